@@ -1,0 +1,152 @@
+"""Command-line front end. Exit codes: 0 success, 1 the remote side failed, 2 bad usage or bad input.
+
+The key comes from NOVITA_API_KEY only: a key on the command line would show in process lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+EXIT_OK, EXIT_REMOTE, EXIT_USAGE = 0, 1, 2
+_SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+
+
+def _add_common(parser: argparse.ArgumentParser, *, mask_required: bool) -> None:
+    parser.add_argument("image", type=Path, help="photo to clean (JPEG, PNG, WebP, BMP, TIFF, GIF)")
+    parser.add_argument("--mask", type=Path, required=mask_required, help="mask image: white = remove")
+    parser.add_argument(
+        "--format", choices=("jpeg", "png", "webp"), help="output format (default: from --output)"
+    )
+    parser.add_argument("--grow", type=int, default=0, metavar="PX", help="grow the mask by PX pixels")
+    parser.add_argument("--output", "-o", type=Path, required=True, help="where to write the result")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m novita_ui",
+        description="Remove objects from photos with Novita AI (NOVITA_API_KEY) or offline.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    erase = commands.add_parser("erase", help="Novita image-eraser: mask and/or prompt")
+    _add_common(erase, mask_required=False)
+    erase.add_argument("--prompt", help="what to remove, e.g. 'dog'")
+    cleanup = commands.add_parser("cleanup", help="Novita cleanup: mask")
+    _add_common(cleanup, mask_required=True)
+    cleanup.add_argument("--enterprise-plan", action="store_true", help="use a dedicated enterprise endpoint")
+    offline = commands.add_parser("local", help="offline engine, no key and no network")
+    _add_common(offline, mask_required=True)
+    offline.add_argument("--method", choices=("patchmatch", "telea"), help="inpainting method")
+    offline.add_argument("--prompt", help=argparse.SUPPRESS)  # accepted only to explain it cannot work
+    from .batch import add_batch_parser  # lazy: keeps `--help` of the other commands light
+
+    add_batch_parser(commands)
+    return parser
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SystemExit(_fail(f"error: {what} not found: {path}", EXIT_USAGE)) from None
+    except IsADirectoryError:
+        raise SystemExit(_fail(f"error: {what} is a folder, not a file: {path}", EXIT_USAGE)) from None
+    except OSError as error:
+        raise SystemExit(_fail(f"error: cannot read {what} {path}: {error.strerror}", EXIT_USAGE)) from None
+
+
+def _fail(message: str, code: int, stream: TextIO | None = None) -> int:
+    print(message, file=stream or sys.stderr)
+    return code
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    guessed = _SUFFIX_FORMATS.get(args.output.suffix.lower())
+    return guessed or ("png" if args.command == "cleanup" else "jpeg")
+
+
+class _ProgressPrinter:
+    """Task progress on stderr, one line per change."""
+
+    def __init__(self) -> None:
+        self._last = ""
+
+    def __call__(self, progress: object) -> None:
+        from .client import TaskProgress
+
+        assert isinstance(progress, TaskProgress)
+        if progress.status == "failed":
+            return  # the error line that follows says it, with the reason
+        parts = [f"task {progress.task_id}: {progress.status}"]
+        if progress.percent is not None and progress.status == "processing":
+            parts.append(f"{progress.percent:.0f}%")
+        if progress.eta and progress.status in ("queued", "processing"):
+            parts.append(f"about {progress.eta:.0f} s left")
+        line = ", ".join(parts)
+        if line != self._last:
+            print(line, file=sys.stderr, flush=True)
+            self._last = line
+
+
+async def _run_single(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .service import RemoveRequest, Service
+    from .storage import write_atomic
+
+    image = _read(args.image, "image")
+    mask = _read(args.mask, "mask") if args.mask else None
+    request = RemoveRequest(
+        engine={"erase": "eraser", "cleanup": "cleanup", "local": "local"}[args.command],  # type: ignore[arg-type]  # argparse limits the choices
+        image=image,
+        mask_file=mask,
+        prompt=getattr(args, "prompt", None),
+        output_format=_output_format(args),  # type: ignore[arg-type]  # checked by Service.remove
+        grow=max(0, args.grow),
+        enterprise_plan=getattr(args, "enterprise_plan", False),
+        **({"method": args.method} if getattr(args, "method", None) else {}),
+    )
+    service = Service(Settings.load())
+    try:
+        if request.engine == "local":
+            print(f"Removing offline ({request.method})...", file=sys.stderr, flush=True)
+        result = await service.remove(request, on_progress=_ProgressPrinter())
+    finally:
+        await service.aclose()
+    write_atomic(args.output, result.data)
+    note = " (processed at reduced size to fit Novita's limits)" if result.downscaled else ""
+    print(
+        f"Saved {args.output} ({result.size[0]} x {result.size[1]}, {result.format}){note}", file=sys.stderr
+    )
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for ``python -m novita_ui``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from .errors import InputError, NovitaUIError
+
+    try:
+        if args.command == "batch":
+            from .batch import run_batch
+
+            return run_batch(args)
+        return asyncio.run(_run_single(args))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except InputError as error:
+        return _fail(f"error: {error}", EXIT_USAGE)
+    except NovitaUIError as error:
+        return _fail(f"error: {error}", EXIT_REMOTE)
+    except ValueError as error:  # Settings.load: a malformed environment variable
+        return _fail(f"error: {error}", EXIT_USAGE)
+    except OSError as error:
+        return _fail(f"error: cannot write {args.output}: {error.strerror or error}", EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)

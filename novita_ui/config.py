@@ -1,0 +1,91 @@
+"""Settings: argument > environment > default. The only module that reads ``os.environ``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DEFAULT_BASE_URL = "https://api.novita.ai"
+
+ImageEncoding = Literal["data_uri", "base64"]
+
+
+def _env_float(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything tunable about talking to Novita. Build with ``Settings.load(...)``."""
+
+    # repr=False keeps the key out of reprs, logs and tracebacks that print locals.
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    connect_timeout: float = 10.0
+    # Cleanup is synchronous: Novita holds the request while it works, so reads may take a while.
+    read_timeout: float = 120.0
+    write_timeout: float = 60.0
+    # Attempts per HTTP call, the first included.
+    max_attempts: int = 4
+    # No single wait between retries is longer than this, whatever Retry-After says.
+    max_retry_delay: float = 30.0
+    backoff_base: float = 0.5
+    # A task still running after this many seconds is reported as timed out (with its task id).
+    poll_deadline: float = 300.0
+    poll_min_interval: float = 0.25
+    poll_max_interval: float = 2.0
+    # How image-eraser receives images. Novita does not document it; public clients send data URIs.
+    eraser_image_encoding: ImageEncoding = "data_uri"
+    # Attempts to download a result image from the object store.
+    download_attempts: int = 4
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings: explicit ``overrides`` win over ``env`` (default ``os.environ``), then defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        key = env.get("NOVITA_API_KEY", "").strip()
+        if key:
+            values["api_key"] = key
+        base = env.get("NOVITA_BASE_URL", "").strip()
+        if base:
+            values["base_url"] = base
+        for name, var in (("poll_deadline", "NOVITA_POLL_DEADLINE"), ("read_timeout", "NOVITA_READ_TIMEOUT")):
+            number = _env_float(env, var)
+            if number is not None:
+                values[name] = number
+        encoding = env.get("NOVITA_ERASER_IMAGE_ENCODING", "").strip()
+        if encoding:
+            values["eraser_image_encoding"] = encoding
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Reject values that would make the client misbehave."""
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("NOVITA_BASE_URL must start with http:// or https://")
+        if self.eraser_image_encoding not in ("data_uri", "base64"):
+            raise ValueError("eraser_image_encoding must be 'data_uri' or 'base64'")
+        if self.max_attempts < 1 or self.download_attempts < 1:
+            raise ValueError("attempt counts must be at least 1")
+
+    def with_key(self, api_key: str | None) -> Settings:
+        """The same settings with another key (a browser session's own, for instance)."""
+        return dataclasses.replace(self, api_key=api_key or None)
+
+
+def env_value(name: str, default: str | None = None) -> str | None:
+    """One environment lookup for front ends (launch flags with an environment fallback)."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default

@@ -1,0 +1,395 @@
+"""Pure image functions: load and normalise, masks, size limits, encode/decode, paste-back. No I/O.
+
+Pixel convention, used everywhere: RGB uint8 ``H x W x 3`` images, alpha as a separate uint8 ``H x W`` array,
+masks as uint8 ``H x W`` in {0, 255} where 255 means "remove".
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+Array = npt.NDArray[np.uint8]
+OutputFormat = Literal["jpeg", "png", "webp"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp")
+EXTENSIONS: dict[str, str] = {"jpeg": "jpg", "png": "png", "webp": "webp"}
+MIME_TYPES: dict[str, str] = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+# Novita's image family accepts at most this per image sent.
+MAX_SEND_PIXELS = 16_000_000
+MAX_SEND_BYTES = 30 * 1024 * 1024
+# What we agree to decode at all: a 16384 x 6000 panorama fits; a 20000 x 20000 bomb does not.
+MAX_INPUT_PIXELS = 100_000_000
+MAX_INPUT_BYTES = 100 * 1024 * 1024
+# Formats Novita decodes for sure: only these may go out as the user's own bytes.
+_SENDABLE_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+_SENDABLE_MODES = frozenset({"RGB", "RGBA", "L"})
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass(frozen=True, eq=False)
+class Photo:
+    """A decoded photo: upright pixels plus what is needed to write a faithful output."""
+
+    data: bytes  # the file as the user gave it
+    format: str  # Pillow's name: "JPEG", "PNG", ...
+    mode: str  # the file's own mode, before normalisation
+    rgb: Array  # H x W x 3, EXIF orientation applied
+    alpha: Array | None  # H x W, or None when fully opaque
+    exif: bytes | None  # orientation reset to 1, since the pixels are upright now
+    icc: bytes | None  # only an RGB profile: it must describe the pixels we write
+    reoriented: bool  # True when EXIF orientation changed the pixels (the file's bytes are not upright)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the upright image."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    @property
+    def sendable_as_is(self) -> bool:
+        """True when the file's own bytes can go to Novita unchanged (no re-encode)."""
+        w, h = self.size
+        return (
+            self.format in _SENDABLE_FORMATS
+            and self.mode in _SENDABLE_MODES
+            and not self.reoriented
+            and w * h <= MAX_SEND_PIXELS
+            and len(self.data) <= MAX_SEND_BYTES
+        )
+
+
+def _open(data: bytes, what: str) -> Image.Image:
+    """Open image bytes lazily (header only) with clear errors for empty, unknown and huge files."""
+    if not data:
+        raise InputError(f"The {what} file is empty (0 bytes). Choose another file.")
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"The {what} file is larger than {MAX_INPUT_BYTES // 2**20} MB. Use a smaller file.")
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own, stricter pixel limit below; Pillow's warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise InputError(_too_many_pixels(what)) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InputError(
+            f"The {what} file could not be read as an image. Use JPEG, PNG, WebP, BMP, TIFF or GIF."
+        ) from None
+    w, h = image.size
+    if w < 1 or h < 1 or w * h > MAX_INPUT_PIXELS:
+        raise InputError(_too_many_pixels(what, (w, h)))
+    return image
+
+
+def _too_many_pixels(what: str, size: tuple[int, int] | None = None) -> str:
+    got = f" ({size[0]} x {size[1]})" if size else ""
+    return f"The {what} is too large{got}: at most {MAX_INPUT_PIXELS // 1_000_000} megapixels are supported."
+
+
+def _load_pixels(image: Image.Image, what: str) -> None:
+    """Decode fully, turning truncated or corrupt data into an InputError."""
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise InputError(f"The {what} file is damaged or truncated. Export it again and retry.") from None
+
+
+def _to_rgb_and_alpha(image: Image.Image) -> tuple[Array, Array | None]:
+    """Normalise any mode (L, LA, P+transparency, CMYK, I;16, RGBA...) to RGB plus optional alpha."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # Pillow clips 16/32-bit values when converting to L; scale them to 8 bits instead.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max() > 255 else 255.0
+        grey = np.clip(values * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2)), None
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La")
+    image = image.convert("RGBA" if has_alpha else "RGB")
+    pixels = np.asarray(image)
+    if not has_alpha:
+        return pixels, None
+    alpha = np.ascontiguousarray(pixels[..., 3])
+    if alpha.min() == 255:
+        return np.ascontiguousarray(pixels[..., :3]), None
+    return np.ascontiguousarray(pixels[..., :3]), alpha
+
+
+def _upright_exif(image: Image.Image) -> bytes | None:
+    exif = image.getexif()
+    if not exif:
+        return None
+    if _ORIENTATION_TAG in exif:
+        exif[_ORIENTATION_TAG] = 1
+    return exif.tobytes()
+
+
+def open_photo(data: bytes) -> Photo:
+    """Decode a photo: first frame, EXIF orientation applied, any mode normalised to RGB(+alpha)."""
+    image = _open(data, "image")
+    file_format = image.format or "UNKNOWN"
+    mode = image.mode
+    _load_pixels(image, "image")
+    orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    icc = image.info.get("icc_profile") if mode in ("RGB", "RGBA", "P", "L") else None
+    upright = ImageOps.exif_transpose(image) if orientation not in (1, None) else image
+    exif = _upright_exif(upright)  # after the transpose: it reads the orientation this would reset
+    rgb, alpha = _to_rgb_and_alpha(upright)
+    return Photo(
+        data=data,
+        format=file_format,
+        mode=mode,
+        rgb=rgb,
+        alpha=alpha,
+        exif=exif,
+        icc=icc if isinstance(icc, bytes) and mode != "L" else None,
+        reoriented=orientation not in (1, None),
+    )
+
+
+# ---- masks -----------------------------------------------------------------------------------------------
+
+
+def mask_from_array(values: npt.NDArray[Any], size: tuple[int, int], *, what: str = "mask") -> Array:
+    """Binarise an array (H x W, or H x W x C where alpha or brightness marks the area) and fit it to size."""
+    if values.ndim == 3 and values.shape[2] in (2, 4):
+        marked = values[..., -1] > 0  # alpha is the mask (editor layers, RGBA mask files)
+    elif values.ndim == 3:
+        marked = values.max(axis=2) > 127
+    elif values.ndim == 2:
+        marked = values > (0 if values.dtype == np.bool_ else 127)
+    else:
+        raise InputError(f"The {what} has an unusable shape {values.shape}.")
+    return fit_mask(marked.astype(np.uint8) * 255, size, what=what)
+
+
+def fit_mask(mask: Array, size: tuple[int, int], *, what: str = "mask") -> Array:
+    """Resize a {0,255} mask to size (nearest neighbour) when the aspect ratio matches; else an InputError."""
+    w, h = size
+    mh, mw = mask.shape[:2]
+    if (mw, mh) == (w, h):
+        return mask
+    if abs(mw / mh - w / h) > 0.01 * (w / h) + 1.0 / min(mw, mh):
+        raise InputError(
+            f"The {what} is {mw} x {mh} but the image is {w} x {h}: their shapes differ. "
+            "Use a mask with the same aspect ratio as the image."
+        )
+    return np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+
+
+def load_mask(data: bytes, size: tuple[int, int]) -> Array:
+    """Read a mask file: white (or opaque, for RGBA) = remove. Fitted to the image's size."""
+    image = _open(data, "mask")
+    _load_pixels(image, "mask")
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        alpha = rgba[..., 3]
+        if alpha.min() < 255:
+            return mask_from_array(alpha, size)
+        return mask_from_array(rgba[..., :3], size)
+    return mask_from_array(np.asarray(image.convert("L")), size)
+
+
+def mask_from_layers(layers: Sequence[npt.NDArray[Any]], size: tuple[int, int]) -> Array:
+    """Union of editor layers' alpha (strokes on every layer count), fitted to the image's size."""
+    union: Array | None = None
+    for layer in layers:
+        values = np.asarray(layer)
+        painted = values[..., 3] if values.ndim == 3 and values.shape[2] == 4 else values
+        part = mask_from_array(np.asarray(painted), size, what="painted mask")
+        union = part if union is None else np.maximum(union, part)
+    if union is None:
+        return np.zeros((size[1], size[0]), dtype=np.uint8)
+    return union
+
+
+def grow_mask(mask: Array, pixels: int) -> Array:
+    """Dilate the mask by ``pixels`` (a disc), so soft edges of the object go too."""
+    if pixels <= 0:
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return np.asarray(cv2.dilate(mask, kernel), dtype=np.uint8)
+
+
+def require_mask(mask: Array) -> Array:
+    """An empty mask is an input error: there would be nothing to remove."""
+    if not mask.any():
+        raise InputError("The mask is empty. Paint over what should be removed (white = remove).")
+    return mask
+
+
+# ---- what goes to Novita ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The bytes sent for one request, and how they relate to the full-resolution photo."""
+
+    image: bytes
+    mime: str
+    mask: bytes | None  # PNG, same size as the image sent
+    size: tuple[int, int]  # size of the image sent
+    downscaled: bool
+
+
+def encode_mask(mask: Array) -> bytes:
+    """A mask as an 8-bit greyscale PNG (fast level: masks compress well anyway)."""
+    buffer = io.BytesIO()
+    Image.fromarray(mask, mode="L").save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _encode_for_sending(rgb: Array, alpha: Array | None) -> tuple[bytes, str]:
+    # JPEG q95 is ~20x faster and ~6x smaller than PNG for photos; PNG only when alpha must survive.
+    buffer = io.BytesIO()
+    if alpha is None:
+        Image.fromarray(rgb).save(buffer, "JPEG", quality=95)
+        return buffer.getvalue(), "image/jpeg"
+    Image.fromarray(np.dstack([rgb, alpha])).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue(), "image/png"
+
+
+def resize(pixels: Array, size: tuple[int, int]) -> Array:
+    """Resize an image or alpha plane to (width, height): area averaging down, cubic up."""
+    h, w = pixels.shape[:2]
+    shrinking = size[0] * size[1] < w * h
+    method = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return np.asarray(cv2.resize(pixels, size, interpolation=method), dtype=np.uint8)
+
+
+def resize_mask_down(mask: Array, size: tuple[int, int]) -> Array:
+    """Shrink a mask without losing thin strokes: any covered pixel stays covered."""
+    small = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    return np.where(small > 0, 255, 0).astype(np.uint8)
+
+
+def prepare_payload(photo: Photo, mask: Array | None) -> Payload:
+    """Send the photo's own bytes when they fit Novita's limits; otherwise re-encode, downscaling to fit."""
+    if photo.sendable_as_is:
+        mime = MIME_TYPES[photo.format]
+        return Payload(photo.data, mime, None if mask is None else encode_mask(mask), photo.size, False)
+    w, h = photo.size
+    scale = min(1.0, math.sqrt(MAX_SEND_PIXELS / (w * h)))
+    for _ in range(4):
+        size = (max(1, int(w * scale)), max(1, int(h * scale)))
+        rgb, alpha, small_mask = photo.rgb, photo.alpha, mask
+        if size != photo.size:
+            rgb = resize(photo.rgb, size)
+            if alpha is not None:
+                alpha = resize(alpha, size)
+            small_mask = None if mask is None else resize_mask_down(mask, size)
+        data, mime = _encode_for_sending(rgb, alpha)
+        if len(data) <= MAX_SEND_BYTES:
+            encoded_mask = None if small_mask is None else encode_mask(small_mask)
+            return Payload(data, mime, encoded_mask, size, size != photo.size)
+        scale *= 0.8 * math.sqrt(MAX_SEND_BYTES / len(data))
+    raise InputError("The image cannot be made small enough for Novita (30 MB). Try a smaller image.")
+
+
+# ---- results ---------------------------------------------------------------------------------------------
+
+
+def probe_image(data: bytes) -> tuple[str, tuple[int, int]]:
+    """Check that bytes are a complete image; return (format, size). Raises ValueError if not.
+
+    JPEGs are decoded at 1/8 scale (DCT scaling): every byte is still read, so truncation is caught, at
+    about a quarter of the cost of a full decode.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            size = image.size
+            if image.format == "JPEG":
+                image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+            image.load()
+    except Exception as error:  # any decoder failure means the same thing here: unusable bytes
+        raise ValueError(f"not a complete image ({type(error).__name__})") from None
+    return image.format or "UNKNOWN", size
+
+
+def decode_result(data: bytes) -> tuple[Array, Array | None]:
+    """Decode a result image to RGB (+ alpha, if any)."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as error:  # same as probe_image: one meaning for every decoder failure
+        raise ValueError(f"not a complete image ({type(error).__name__})") from None
+    return _to_rgb_and_alpha(image)
+
+
+def changed_area(before: Array, after: Array, threshold: int = 24) -> Array:
+    """Where a remote model visibly changed the image (for prompt-only results that come with no mask)."""
+    diff = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
+    changed = np.where(diff > threshold, 255, 0).astype(np.uint8)
+    # Close small gaps and take a margin: a changed object is a region, not scattered pixels.
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    return np.asarray(cv2.dilate(cv2.morphologyEx(changed, cv2.MORPH_CLOSE, kernel), kernel), dtype=np.uint8)
+
+
+def paste_masked(original: Array, result: Array, mask: Array) -> Array:
+    """The original with only the masked pixels taken from result (result resized to fit if needed)."""
+    h, w = original.shape[:2]
+    if result.shape[:2] != (h, w):
+        result = resize(result, (w, h))
+    out = original.copy()
+    where = mask > 0
+    out[where] = result[where]
+    return out
+
+
+def encode_output(
+    rgb: Array,
+    fmt: OutputFormat,
+    *,
+    alpha: Array | None = None,
+    exif: bytes | None = None,
+    icc: bytes | None = None,
+) -> bytes:
+    """Encode the final image in the requested format, keeping alpha, EXIF and ICC where the format allows."""
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"Unknown output format {fmt!r}: choose jpeg, png or webp.")
+    image = Image.fromarray(rgb)
+    if alpha is not None and fmt != "jpeg":
+        image = Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA")
+    elif alpha is not None:
+        # JPEG has no alpha: flatten onto white, as image viewers show transparent areas.
+        white = np.full_like(rgb, 255)
+        weight = (alpha.astype(np.float32) / 255.0)[..., None]
+        image = Image.fromarray((rgb * weight + white * (1 - weight) + 0.5).astype(np.uint8))
+    options: dict[str, object] = {}
+    if exif:
+        options["exif"] = exif
+    if icc:
+        options["icc_profile"] = icc
+    if fmt == "jpeg":
+        options.update(quality=95, subsampling="4:2:0")
+    elif fmt == "png":
+        options.update(compress_level=3)  # level 3: ~same size as 6 on photos, clearly faster
+    else:
+        options.update(quality=95, method=2)  # method 2: ~3x faster than the default 4, same quality
+    buffer = io.BytesIO()
+    image.save(buffer, {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt], **options)
+    return buffer.getvalue()
+
+
+def preview(rgb: Array, max_side: int) -> tuple[Array, float]:
+    """A downscaled copy whose longer side is at most ``max_side``, and the scale used (1.0 = unchanged)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(w, h))
+    if scale >= 1.0:
+        return rgb, 1.0
+    return resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale)))), scale

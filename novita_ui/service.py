@@ -1,0 +1,190 @@
+"""The one use case every front end shares: prepare -> engine -> finish.
+
+``Service.remove`` takes a photo's bytes and a mask and/or prompt, runs the chosen engine, and returns the
+cleaned photo at the original's size, encoded in the requested format, with every pixel outside the removed
+area exactly the original's and its EXIF, ICC profile and alpha kept where the format allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from . import imaging, local
+from .client import ImageResult, NovitaClient, ProgressCallback
+from .config import Settings
+from .errors import InputError
+
+Engine = Literal["eraser", "cleanup", "local"]
+ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveRequest:
+    """What to remove from which photo, with which engine, and how to return it."""
+
+    engine: Engine
+    image: bytes
+    mask: npt.NDArray[np.generic] | None = None  # painted mask, any size with the image's aspect ratio
+    mask_file: bytes | None = None  # or a mask file (white / opaque = remove)
+    prompt: str | None = None
+    output_format: imaging.OutputFormat = "jpeg"
+    grow: int = 0
+    enterprise_plan: bool = False
+    method: local.Method = local.DEFAULT_METHOD
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    """The cleaned photo, ready to save or download."""
+
+    data: bytes
+    format: imaging.OutputFormat
+    size: tuple[int, int]
+    engine: Engine
+    task_id: str | None
+    downscaled: bool  # the photo exceeded Novita's limits and was processed smaller, then pasted back
+    timings: dict[str, float]
+
+
+def output_name(source_name: str | None, fmt: imaging.OutputFormat) -> str:
+    """``holiday.jpg`` + png -> ``holiday-cleaned.png``."""
+    stem = os.path.splitext(os.path.basename(source_name or ""))[0].strip() or "image"
+    return f"{stem}-cleaned.{imaging.EXTENSIONS[fmt]}"
+
+
+class Service:
+    """Runs removals. One per process: it owns the shared HTTP pool and the offline engine's worker pool."""
+
+    def __init__(self, settings: Settings, *, client: NovitaClient | None = None, workers: int | None = None):
+        self.settings = settings
+        self.client = client or NovitaClient(settings)
+        # Offline inpainting is CPU-bound: bound it by the number of cores so it cannot starve the server.
+        self.local_workers = workers or os.cpu_count() or 2
+        self._pool = ThreadPoolExecutor(max_workers=self.local_workers, thread_name_prefix="offline")
+
+    async def aclose(self) -> None:
+        """Release the HTTP pool and the worker threads."""
+        await self.client.aclose()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _cpu(self, func: Callable[..., T], *args: object) -> T:
+        """Run CPU-heavy work off the event loop, in the bounded pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    async def remove(
+        self, request: RemoveRequest, on_progress: ProgressCallback | None = None
+    ) -> RemoveResult:
+        """Clean one photo (see the module docstring)."""
+        if request.engine not in ENGINES:
+            raise InputError(f"Unknown engine {request.engine!r}: choose eraser, cleanup or local.")
+        if request.output_format not in imaging.OUTPUT_FORMATS:
+            raise InputError(f"Unknown output format {request.output_format!r}: choose jpeg, png or webp.")
+        started = time.perf_counter()
+        photo, mask = await self._cpu(_prepare_inputs, request)
+        prepared = time.perf_counter()
+        downscaled, task_id = False, None
+        if request.engine == "local":
+            assert mask is not None  # _prepare_inputs insists on a mask for this engine
+            rgb = await self._cpu(local.inpaint, photo.rgb, mask, request.method)
+        else:
+            payload = await self._cpu(imaging.prepare_payload, photo, mask)
+            downscaled = payload.downscaled
+            remote = await self._run_remote(request, payload, on_progress)
+            task_id = remote.task_id
+            rgb = await self._cpu(_merge_remote, photo, remote.data, mask)
+        engine_done = time.perf_counter()
+        data = await self._cpu(_encode, photo, rgb, request.output_format)
+        finished = time.perf_counter()
+        return RemoveResult(
+            data=data,
+            format=request.output_format,
+            size=photo.size,
+            engine=request.engine,
+            task_id=task_id,
+            downscaled=downscaled,
+            timings={
+                "prepare_s": round(prepared - started, 3),
+                "engine_s": round(engine_done - prepared, 3),
+                "finish_s": round(finished - engine_done, 3),
+                "total_s": round(finished - started, 3),
+            },
+        )
+
+    async def _run_remote(
+        self, request: RemoveRequest, payload: imaging.Payload, on_progress: ProgressCallback | None
+    ) -> ImageResult:
+        if request.engine == "eraser":
+            return await self.client.erase(
+                payload.image,
+                mime=payload.mime,
+                mask=payload.mask,
+                prompt=request.prompt,
+                output_format=request.output_format,
+                api_key=request.api_key,
+                on_progress=on_progress,
+            )
+        assert payload.mask is not None  # _prepare_inputs insists on a mask for cleanup
+        return await self.client.cleanup(
+            payload.image,
+            payload.mask,
+            output_format=request.output_format,
+            enterprise_plan=request.enterprise_plan,
+            api_key=request.api_key,
+        )
+
+
+def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Array | None]:
+    """Decode the photo and build the full-resolution mask; check the engine has what it needs."""
+    prompt = (request.prompt or "").strip()
+    if request.engine == "local" and prompt and request.mask is None and request.mask_file is None:
+        raise InputError(
+            "The Offline engine cannot find objects from a description. Paint over what should go, "
+            "or choose Novita Eraser to remove it by prompt."
+        )
+    photo = imaging.open_photo(request.image)
+    mask: imaging.Array | None = None
+    if request.mask is not None:
+        mask = imaging.mask_from_array(np.asarray(request.mask), photo.size)
+    elif request.mask_file is not None:
+        mask = imaging.load_mask(request.mask_file, photo.size)
+    if mask is not None:
+        mask = imaging.grow_mask(mask, request.grow)
+        if not mask.any() and request.engine == "eraser" and prompt:
+            mask = None  # nothing painted: the prompt alone says what to remove
+    if mask is None:
+        if request.engine == "eraser" and prompt:
+            return photo, None
+        raise InputError(
+            "Paint over what should be removed (white = remove)"
+            + (", or describe it in the prompt." if request.engine == "eraser" else ".")
+        )
+    return photo, imaging.require_mask(mask)
+
+
+def _merge_remote(photo: imaging.Photo, data: bytes, mask: imaging.Array | None) -> imaging.Array:
+    """Put the remote result onto the full-resolution original, changing only the removed area."""
+    try:
+        result, _ = imaging.decode_result(data)
+    except ValueError:
+        raise InputError("Novita's result could not be decoded. Try again.") from None
+    if mask is None:
+        # Prompt-only: the removed area is whatever the model changed, found at the size it worked on.
+        h, w = result.shape[:2]
+        before = photo.rgb if (w, h) == photo.size else imaging.resize(photo.rgb, (w, h))
+        mask = imaging.fit_mask(imaging.changed_area(before, result), photo.size)
+    return imaging.paste_masked(photo.rgb, result, mask)
+
+
+def _encode(photo: imaging.Photo, rgb: imaging.Array, fmt: imaging.OutputFormat) -> bytes:
+    return imaging.encode_output(rgb, fmt, alpha=photo.alpha, exif=photo.exif, icc=photo.icc)

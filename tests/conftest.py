@@ -1,0 +1,53 @@
+"""Shared fixtures: a clean environment for every test and a real fake Novita server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from novita_ui.config import Settings
+from tests.fake_novita import TEST_KEY, FakeNovita, running_fake_novita
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own key or base URL."""
+    for name in (
+        "NOVITA_API_KEY",
+        "NOVITA_BASE_URL",
+        "NOVITA_POLL_DEADLINE",
+        "NOVITA_READ_TIMEOUT",
+        "NOVITA_ERASER_IMAGE_ENCODING",
+        "NOVITA_UI_AUTH",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeNovita]:
+    """A fake Novita server on 127.0.0.1 (results served from 127.0.0.2)."""
+    with running_fake_novita() as server:
+        yield server
+
+
+def fast_settings(base_url: str, **overrides: object) -> Settings:
+    """Settings for tests: the fake's URL and key, and short waits (time is not what these tests check)."""
+    values: dict[str, object] = {
+        "api_key": TEST_KEY,
+        "base_url": base_url,
+        "poll_min_interval": 0.01,
+        "poll_max_interval": 0.05,
+        "backoff_base": 0.01,
+        "max_retry_delay": 0.05,
+        "poll_deadline": 10.0,
+        "read_timeout": 60.0,
+        "connect_timeout": 2.0,
+    }
+    values.update(overrides)
+    return Settings.load(env={}, **values)
+
+
+@pytest.fixture
+def settings(fake: FakeNovita) -> Settings:
+    return fast_settings(fake.url)

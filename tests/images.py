@@ -1,0 +1,53 @@
+"""Test images made in code: photo-like pixels, masks and encoded files (no binaries in the repository)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+
+def photo_like(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour fields plus grain: compresses and decodes like a real photo."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 255, (max(2, height // 32), max(2, width // 32), 3), dtype=np.uint8)
+    base = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    grain = rng.integers(-10, 11, (height, width, 3), dtype=np.int16)
+    pixels: np.ndarray = np.clip(base + grain, 0, 255).astype(np.uint8)
+    return pixels
+
+
+def encode(pixels: np.ndarray | Image.Image, fmt: str = "JPEG", **options: Any) -> bytes:
+    """Encode an array or PIL image (JPEG quality 92 unless told otherwise)."""
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+    if fmt == "JPEG":
+        options.setdefault("quality", 92)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def jpeg_with_orientation(pixels: np.ndarray, orientation: int) -> bytes:
+    """A JPEG whose EXIF asks viewers to rotate it (pixels are stored as given)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "TestCam"  # Make: must survive into the output
+    return encode(pixels, "JPEG", exif=exif.tobytes())
+
+
+def box_mask(width: int, height: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A {0,255} mask with the (x0, y0, x1, y1) box set."""
+    mask = np.zeros((height, width), np.uint8)
+    x0, y0, x1, y1 = box
+    mask[y0:y1, x0:x1] = 255
+    return mask
+
+
+def decode(data: bytes) -> tuple[str, np.ndarray]:
+    """(Pillow format name, RGB array) of encoded bytes."""
+    image = Image.open(io.BytesIO(data))
+    fmt = image.format or ""
+    return fmt, np.asarray(image.convert("RGB"))

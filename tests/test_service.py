@@ -1,0 +1,149 @@
+"""The shared use case end to end against the fake server: fidelity, limits, engines' requirements."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from novita_ui.errors import InputError
+from novita_ui.service import RemoveRequest, Service, output_name
+from tests.conftest import fast_settings
+from tests.fake_novita import FILL, FakeNovita, central_box
+from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
+
+
+@pytest.fixture
+async def service(fake: FakeNovita) -> AsyncIterator[Service]:
+    svc = Service(fast_settings(fake.url))
+    yield svc
+    await svc.aclose()
+
+
+async def test_a_photo_within_limits_goes_out_as_itself_and_comes_back_full_size(
+    fake: FakeNovita, service: Service
+) -> None:
+    pixels = photo_like(320, 240)
+    data = encode(pixels)
+    mask = box_mask(320, 240, (100, 80, 160, 120))
+    result = await service.remove(RemoveRequest(engine="eraser", image=data, mask=mask, output_format="png"))
+    submit = fake.requests_to("/v3/async/image-eraser")[0]
+    assert submit.json["image"] == "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    assert submit.extras["mask"].shape == (240, 320)
+    fmt, out = decode(result.data)
+    original = decode(data)[1]
+    assert fmt == "PNG" and result.size == (320, 240) and not result.downscaled
+    assert (out[mask == 0] == original[mask == 0]).all()  # untouched pixels are the original's
+    assert (out[mask > 0] == FILL).all()
+    assert result.task_id == submit.extras["task_id"]
+
+
+async def test_an_oversized_photo_is_processed_small_and_pasted_back(
+    fake: FakeNovita, service: Service
+) -> None:
+    # 17.3 MP, over Novita's 16 MP. A smooth gradient keeps encoding cheap; the maths is the same.
+    ramp = np.linspace(0, 255, 4800, dtype=np.float32)[None, :, None]
+    pixels = np.broadcast_to(ramp, (3600, 4800, 3)).astype(np.uint8)
+    data = encode(pixels, "PNG", compress_level=1)
+    mask = box_mask(4800, 3600, (2000, 1500, 2400, 1800))
+    result = await service.remove(RemoveRequest(engine="cleanup", image=data, mask=mask, output_format="png"))
+    sent = fake.requests_to("/v3/cleanup")[0].extras["image_size"]
+    assert sent[0] * sent[1] <= 16_000_000 and result.downscaled
+    out = decode(result.data)[1]
+    original = decode(data)[1]
+    assert out.shape == (3600, 4800, 3)
+    assert (out[mask == 0] == original[mask == 0]).all()
+    inner = out[1520:1780, 2020:2380].reshape(-1, 3).mean(axis=0)
+    assert np.abs(inner - FILL).max() < 10
+
+
+async def test_exif_rotated_photo_mask_lands_where_painted(fake: FakeNovita, service: Service) -> None:
+    stored = photo_like(200, 100)  # orientation 6: shown as 100 wide x 200 tall
+    data = jpeg_with_orientation(stored, 6)
+    mask = box_mask(100, 200, (10, 150, 40, 190))  # painted on the upright view, bottom left
+    result = await service.remove(RemoveRequest(engine="eraser", image=data, mask=mask, output_format="jpeg"))
+    out = Image.open(io.BytesIO(result.data))
+    assert out.size == (100, 200)
+    assert out.getexif().get(0x0112, 1) == 1 and out.getexif()[0x010F] == "TestCam"
+    pixels = np.asarray(out.convert("RGB")).astype(int)
+    assert np.abs(pixels[170, 25] - FILL).max() < 30  # removed where painted
+    assert np.abs(pixels[20, 75] - FILL).max() > 60  # top right untouched
+
+
+async def test_alpha_is_kept_in_png_and_webp(fake: FakeNovita, service: Service) -> None:
+    rgba = np.dstack([photo_like(64, 64), np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))])
+    mask = box_mask(64, 64, (20, 20, 40, 40))
+    for fmt in ("png", "webp"):
+        result = await service.remove(
+            RemoveRequest(engine="cleanup", image=encode(rgba, "PNG"), mask=mask, output_format=fmt)
+        )
+        out = np.asarray(Image.open(io.BytesIO(result.data)))
+        assert out.shape == (64, 64, 4)
+        assert np.abs(out[..., 3].astype(int) - rgba[..., 3]).max() <= 2
+
+
+async def test_prompt_only_changes_just_what_the_model_changed(service: Service) -> None:
+    data = encode(photo_like(300, 150), "PNG")
+    result = await service.remove(
+        RemoveRequest(engine="eraser", image=data, prompt="dog", output_format="png")
+    )
+    out = decode(result.data)[1]
+    x0, y0, x1, y1 = central_box(300, 150)
+    assert (out[y0 + 5 : y1 - 5, x0 + 5 : x1 - 5] == FILL).all()
+    assert (out[:20, :20] == decode(data)[1][:20, :20]).all()
+
+
+async def test_an_empty_painted_mask_with_a_prompt_uses_the_prompt(
+    fake: FakeNovita, service: Service
+) -> None:
+    data = encode(photo_like(90, 60))
+    await service.remove(
+        RemoveRequest(engine="eraser", image=data, mask=np.zeros((60, 90), np.uint8), prompt="cat")
+    )
+    submit = fake.requests_to("/v3/async/image-eraser")[0]
+    assert "mask" not in submit.json and submit.json["prompt"] == "cat"
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "message"),
+    [
+        ({"engine": "cleanup"}, "Paint over what should be removed"),
+        ({"engine": "eraser"}, "or describe it in the prompt"),
+        ({"engine": "local", "prompt": "dog"}, "cannot find objects from a description"),
+        ({"engine": "cleanup", "mask": np.zeros((60, 90), np.uint8)}, "mask is empty"),
+        ({"engine": "cleanup", "mask": np.full((90, 90), 255, np.uint8)}, "same aspect ratio"),
+        ({"engine": "cleanup", "mask_file": b"garbage"}, "mask file could not be read"),
+        ({"engine": "cleanup", "image": b"", "mask_file": b"x"}, "empty"),
+        ({"engine": "eraser", "prompt": "x", "output_format": "gif"}, "Unknown output format"),
+    ],
+)
+async def test_unusable_requests_are_input_errors_before_any_call(
+    fake: FakeNovita, service: Service, request_kwargs: dict[str, object], message: str
+) -> None:
+    kwargs: dict[str, object] = {"image": encode(photo_like(90, 60))}
+    kwargs.update(request_kwargs)
+    with pytest.raises(InputError, match=message):
+        await service.remove(RemoveRequest(**kwargs))  # type: ignore[arg-type]  # deliberately loose
+    assert fake.requests == []
+
+
+async def test_the_offline_engine_needs_no_key_and_changes_only_the_mask() -> None:
+    service = Service(fast_settings("http://127.0.0.1:9", api_key=None))
+    pixels = photo_like(200, 150)
+    data = encode(pixels, "PNG")
+    mask = box_mask(200, 150, (80, 60, 120, 90))
+    result = await service.remove(RemoveRequest(engine="local", image=data, mask=mask, output_format="webp"))
+    await service.aclose()
+    out = Image.open(io.BytesIO(result.data))
+    assert out.format == "WEBP" and out.size == (200, 150)
+    changed = np.asarray(out.convert("RGB")).astype(int) - pixels
+    assert np.abs(changed[mask > 0]).mean() > 1  # something was painted in
+
+
+def test_output_names_keep_the_stem() -> None:
+    assert output_name("/photos/holiday.final.JPG", "png") == "holiday.final-cleaned.png"
+    assert output_name(None, "jpeg") == "image-cleaned.jpg"
