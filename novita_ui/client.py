@@ -278,7 +278,13 @@ class NovitaClient:
         return f"data:{mime};base64,{encoded}"
 
     async def _request(
-        self, method: str, path: str, key: str, *, json_body: Any = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        key: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """One API call with the retry policy; returns the JSON object answered."""
         # Which failures may be retried. GETs are harmless to repeat. A POST that creates a paid task is
@@ -288,7 +294,7 @@ class NovitaClient:
         # bill the user twice, so those surface as errors instead.
         is_post = method == "POST"
         url = self.settings.base_url.rstrip("/") + path
-        content = json.dumps(json_body).encode() if json_body is not None else None
+        content = _json_bytes(json_body) if json_body is not None else None
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         if content is not None:
             headers["Content-Type"] = "application/json"
@@ -438,6 +444,20 @@ class NovitaClient:
         raise ResultDownloadError(
             f"The result of Novita task {task_id} {problem}. Try again.", task_id=task_id
         )
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    """JSON for a body holding megabytes of base64: those strings need no escaping, so they are spliced in
+    as they are instead of being scanned by ``json.dumps`` (40 ms for a 16 MP photo)."""
+    safe = {k for k, v in body.items() if isinstance(v, str) and len(v) > 4096 and _needs_no_escaping(v)}
+    rest = json.dumps({k: v for k, v in body.items() if k not in safe})
+    spliced = "".join(f'"{k}":"{body[k]}",' for k in safe)
+    return ("{" + spliced + rest[1:]).encode("ascii") if safe else rest.encode()
+
+
+def _needs_no_escaping(value: str) -> bool:
+    """True when a string holds only characters JSON never escapes (as base64 and data URIs do)."""
+    return value.isascii() and '"' not in value and "\\" not in value and value.isprintable()
 
 
 def _number(value: object) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 
 import httpx
@@ -377,6 +378,13 @@ async def test_polling_uses_the_eta_to_poll_rarely_then_briskly(fake: FakeNovita
     polls = len(fake.requests_to("/v3/async/task-result"))
     assert elapsed < 1.5 + 0.5
     assert polls <= 8
+
+
+def test_large_base64_fields_are_spliced_into_valid_json() -> None:
+    from novita_ui.client import _json_bytes
+
+    body = {"image": "data:image/jpeg;base64," + "QUJD" * 5000, "prompt": 'a "dog"\n', "n": 1}
+    assert json.loads(_json_bytes(body)) == body
 
 
 def test_settings_repr_hides_the_key() -> None:
