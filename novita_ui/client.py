@@ -338,9 +338,16 @@ class NovitaClient:
     @staticmethod
     def _connection_error(error: httpx.TransportError) -> APIConnectionError:
         """Map httpx's transport errors to ours (the only place that does)."""
+        if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return APITimeoutError("Could not reach Novita in time. Check your connection and try again.")
         if isinstance(error, httpx.TimeoutException):
-            return APITimeoutError("Novita did not answer in time. Check your connection and try again.")
-        return APIConnectionError("Could not reach Novita. Check your internet connection and try again.")
+            return APITimeoutError("Novita did not answer in time. It may be busy; try again in a minute.")
+        if isinstance(error, httpx.ConnectError):
+            return APIConnectionError("Could not reach Novita. Check your internet connection and try again.")
+        return APIConnectionError(
+            "The connection to Novita broke before it answered. If you were charged, the result may still "
+            "appear in your Novita dashboard; otherwise try again."
+        )
 
     @staticmethod
     def _json_object(response: httpx.Response) -> dict[str, Any]:

@@ -228,6 +228,11 @@ def require_mask(mask: Array) -> Array:
     """An empty mask is an input error: there would be nothing to remove."""
     if not mask.any():
         raise InputError("The mask is empty. Paint over what should be removed (white = remove).")
+    if mask.all():
+        raise InputError(
+            "The mask covers the whole image, so nothing is left to fill it from. "
+            "Paint only over what should be removed."
+        )
     return mask
 
 
