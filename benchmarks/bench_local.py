@@ -36,18 +36,26 @@ TILE = 1000
 MAGENTA = (255, 0, 255)
 # Bundled with the scikit-image wheel (skimage/data/*.png|jpg); functions that fetch via pooch are not used.
 PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
-TEXTURES = (("brick", (1.0, 0.55, 0.4)), ("grass", (0.5, 0.9, 0.35)), ("gravel", (0.9, 0.85, 0.75)),
-            ("camera", (1.0, 1.0, 1.0)), ("moon", (0.95, 0.9, 0.8)))
+TEXTURES = (
+    ("brick", (1.0, 0.55, 0.4)),
+    ("grass", (0.5, 0.9, 0.35)),
+    ("gravel", (0.9, 0.85, 0.75)),
+    ("camera", (1.0, 1.0, 1.0)),
+    ("moon", (0.95, 0.9, 0.8)),
+)
 
 
 def _cover(image: np.ndarray, size: int) -> np.ndarray:
     """Scale image to cover a size x size square (cubic), then centre-crop it."""
     h, w = image.shape[:2]
     scale = size / min(h, w)
-    resized = cv2.resize(image, (max(size, round(w * scale)), max(size, round(h * scale))),
-                         interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    resized = cv2.resize(
+        image,
+        (max(size, round(w * scale)), max(size, round(h * scale))),
+        interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA,
+    )
     y, x = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
-    return resized[y:y + size, x:x + size]
+    return resized[y : y + size, x : x + size]
 
 
 def _tiles() -> list[np.ndarray]:
@@ -69,8 +77,9 @@ def scene(height: int, width: int) -> np.ndarray:
     """A photo-like RGB uint8 mosaic of height x width; no two tiles are alike up to 4000 x 3000."""
     tiles = _tiles()
     rows, cols = math.ceil(height / TILE), math.ceil(width / TILE)
-    grid = [np.concatenate([tiles[(r * cols + c) % len(tiles)] for c in range(cols)], axis=1)
-            for r in range(rows)]
+    grid = [
+        np.concatenate([tiles[(r * cols + c) % len(tiles)] for c in range(cols)], axis=1) for r in range(rows)
+    ]
     return np.ascontiguousarray(np.concatenate(grid, axis=0)[:height, :width])
 
 
@@ -146,8 +155,13 @@ def _child(folder: str, method: str, strategy: str, tag: str, runs: int) -> None
     for _ in range(runs):
         out = None  # do not count the previous result in the next run's peak
         start = time.perf_counter()
-        out = local.inpaint(image, mask, method, strategy=strategy,  # type: ignore[arg-type]  # from argv
-                            downscale=strategy == "crop")
+        out = local.inpaint(
+            image,
+            mask,
+            method,  # type: ignore[arg-type]  # from argv
+            strategy=strategy,  # type: ignore[arg-type]  # from argv
+            downscale=strategy == "crop",
+        )
         times.append(time.perf_counter() - start)
     peak_mb = (_status_kib("VmHWM") - rss) / 1024
     assert out is not None and np.array_equal(out[mask == 0], image[mask == 0]), "unmasked pixels changed"
@@ -175,30 +189,49 @@ def run(quick: bool) -> list[dict[str, Any]]:
             for method in local.METHODS:
                 for strategy in local.STRATEGIES:
                     runs = 1 if quick or (method == "patchmatch" and strategy == "whole") else 3
-                    code = f"from benchmarks.bench_local import _child; _child({folder!r}, {method!r}, " \
-                           f"{strategy!r}, {tag!r}, {runs})"
-                    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
-                                          capture_output=True, text=True)
+                    code = (
+                        f"from benchmarks.bench_local import _child; _child({folder!r}, {method!r}, "
+                        f"{strategy!r}, {tag!r}, {runs})"
+                    )
+                    done = subprocess.run(
+                        [sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True
+                    )
                     figures = json.loads(done.stdout.strip().splitlines()[-1])
-                    rows.append({"method": method, "strategy": strategy, "megapixels": height * width / 1e6,
-                                 "mask_pct": float(tag) * 100, "runs": runs, **figures,
-                                 "mean_fill_psnr_db": baseline})
-                    print(f"  {method:10} {strategy:5} {tag:>5}  {figures['seconds']:6.2f} s",
-                          file=sys.stderr, flush=True)
+                    rows.append(
+                        {
+                            "method": method,
+                            "strategy": strategy,
+                            "megapixels": height * width / 1e6,
+                            "mask_pct": float(tag) * 100,
+                            "runs": runs,
+                            **figures,
+                            "mean_fill_psnr_db": baseline,
+                        }
+                    )
+                    print(
+                        f"  {method:10} {strategy:5} {tag:>5}  {figures['seconds']:6.2f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as a markdown table, with crop's speed-up over the whole frame."""
     whole = {(r["method"], r["mask_pct"]): r["seconds"] for r in rows if r["strategy"] == "whole"}
-    lines = ["| method | strategy | mask | runs | median time | peak memory | PSNR in hole | mean-fill PSNR "
-             "| crop speed-up |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| method | strategy | mask | runs | median time | peak memory | PSNR in hole | mean-fill PSNR "
+        "| crop speed-up |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         ratio = whole[r["method"], r["mask_pct"]] / r["seconds"]
         speedup = f"{ratio:.1f}x" if r["strategy"] == "crop" else ""
-        lines.append(f"| {r['method']} | {r['strategy']} | {r['mask_pct']:g} % | {r['runs']} "
-                     f"| {r['seconds']:.2f} s | {r['peak_mb']:.0f} MB | {r['psnr_db']:.2f} dB "
-                     f"| {r['mean_fill_psnr_db']:.2f} dB | {speedup} |")
+        lines.append(
+            f"| {r['method']} | {r['strategy']} | {r['mask_pct']:g} % | {r['runs']} "
+            f"| {r['seconds']:.2f} s | {r['peak_mb']:.0f} MB | {r['psnr_db']:.2f} dB "
+            f"| {r['mean_fill_psnr_db']:.2f} dB | {speedup} |"
+        )
     return "\n".join(lines)
 
 
@@ -210,15 +243,22 @@ def summary(rows: list[dict[str, Any]]) -> str:
         return next(r for r in rows if (r["method"], r["strategy"], r["mask_pct"]) == (method, strategy, pct))
 
     default = pick(local.DEFAULT_METHOD, "crop", 2.0)
-    speedups = ", ".join(f"{m} {pick(m, 'whole', 0.5)['seconds'] / pick(m, 'crop', 0.5)['seconds']:.1f}x"
-                         for m in local.METHODS)
-    losers = [f"{r['method']}/{r['strategy']} at {r['mask_pct']:g} %" for r in rows
-              if r["psnr_db"] <= r["mean_fill_psnr_db"]]
-    return "\n".join([
-        f"- default ({local.DEFAULT_METHOD}, crop), 2 % mask: {default['seconds']:.2f} s (target <= 2 s)",
-        f"- crop speed-up over whole frame, 0.5 % mask: {speedups} (target >= 5x)",
-        f"- PSNR at or below the flat mean fill: {', '.join(losers) or 'none'}",
-    ])
+    speedups = ", ".join(
+        f"{m} {pick(m, 'whole', 0.5)['seconds'] / pick(m, 'crop', 0.5)['seconds']:.1f}x"
+        for m in local.METHODS
+    )
+    losers = [
+        f"{r['method']}/{r['strategy']} at {r['mask_pct']:g} %"
+        for r in rows
+        if r["psnr_db"] <= r["mean_fill_psnr_db"]
+    ]
+    return "\n".join(
+        [
+            f"- default ({local.DEFAULT_METHOD}, crop), 2 % mask: {default['seconds']:.2f} s (target <= 2 s)",
+            f"- crop speed-up over whole frame, 0.5 % mask: {speedups} (target >= 5x)",
+            f"- PSNR at or below the flat mean fill: {', '.join(losers) or 'none'}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,10 +268,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = run(args.quick)
     megapixels = rows[0]["megapixels"]
-    print(f"\nnovita_ui.local on a {megapixels:g} MP scene, {os.cpu_count()} CPUs.\n"
-          "whole = the method once on the full frame at full resolution (patchmatch: 1 run, ~30-60 s);\n"
-          "crop = the HD strategy, each window downscaled past the method's limits.\n"
-          "Peak memory = RSS high-water mark above the loaded inputs; PSNR over the masked pixels.\n")
+    print(
+        f"\nnovita_ui.local on a {megapixels:g} MP scene, {os.cpu_count()} CPUs.\n"
+        "whole = the method once on the full frame at full resolution (patchmatch: 1 run, ~30-60 s);\n"
+        "crop = the HD strategy, each window downscaled past the method's limits.\n"
+        "Peak memory = RSS high-water mark above the loaded inputs; PSNR over the masked pixels.\n"
+    )
     print(table(rows))
     print()
     print(summary(rows))

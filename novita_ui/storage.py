@@ -1,10 +1,18 @@
-"""Writing results to disk: atomically (temp file + rename), so a failure never leaves a partial file."""
+"""Writing results to disk: atomically (temp file + rename), so a failure never leaves a partial file.
+
+Also the web app's disk needs: a result saved with its JSON sidecar under a name no other save can take,
+and per-session scratch folders that are removed with the session.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +47,128 @@ def unique_path(folder: str | os.PathLike[str], name: str) -> Path:
         candidate = base.with_name(f"{base.stem}-{counter}{base.suffix}")
         counter += 1
     return candidate
+
+
+def reserve_unique_path(folder: str | os.PathLike[str], name: str) -> Path:
+    """Like :func:`unique_path`, but race-free: the name is claimed by creating an empty file (O_EXCL).
+
+    Two servers, or two sessions of one server, saving ``holiday-cleaned.jpg`` at the same moment get two
+    different names, so neither result replaces the other. The caller then writes over the placeholder.
+    """
+    base = Path(folder) / name
+    base.parent.mkdir(parents=True, exist_ok=True)
+    counter = 1
+    while True:
+        candidate = base if counter == 1 else base.with_name(f"{base.stem}-{counter}{base.suffix}")
+        try:
+            with open(candidate, "xb"):
+                return candidate
+        except FileExistsError:
+            counter += 1
+
+
+def result_record(
+    *,
+    engine: str,
+    output_format: str,
+    size: tuple[int, int],
+    source_name: str | None,
+    prompt: str | None = None,
+    task_id: str | None = None,
+    timings: dict[str, float] | None = None,
+    downscaled: bool = False,
+    extra: dict[str, Any] | None = None,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """The sidecar's content: how a result was made. Takes no key argument, so none can leak into it."""
+    created = (now or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
+    record: dict[str, Any] = {
+        "engine": engine,
+        "prompt": (prompt or "").strip() or None,
+        "format": output_format,
+        "task_id": task_id,
+        "timings": dict(timings or {}),
+        "source_name": source_name,
+        "size": {"width": size[0], "height": size[1]},
+        "downscaled": downscaled,
+        "created": created,
+    }
+    record.update(extra or {})
+    return record
+
+
+def save_result(folder: str | os.PathLike[str], name: str, data: bytes, record: dict[str, Any]) -> Path:
+    """Save a result and its JSON sidecar (``<file>.json``) atomically in folder; returns the image path.
+
+    The image is written first: a crash between the two writes leaves a result without notes, never notes
+    without a result.
+    """
+    target = reserve_unique_path(folder, name)
+    try:
+        write_atomic(target, data)
+    except BaseException:
+        target.unlink(missing_ok=True)  # drop the empty placeholder
+        raise
+    write_json_atomic(target.with_name(target.name + ".json"), {**record, "file": target.name})
+    return target
+
+
+def _safe_name(session: str) -> str:
+    return "".join(c for c in session if c.isalnum() or c in "-_")[:64] or "anonymous"
+
+
+class ScratchSpace:
+    """Per-session working folders under one root (originals, previews, results), removed when done.
+
+    A session's folder goes when the session ends (:meth:`discard`), when the server stops (:meth:`close`),
+    or, for sessions that never say goodbye (API clients), once nothing was added to it for ``max_age``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        max_age: float = 12 * 3600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = Path(root)
+        self.max_age = max_age
+        self._clock = clock
+        self._last_prune = clock()
+
+    def folder(self, session: str) -> Path:
+        """The session's folder, created on first use (its name is sanitised)."""
+        path = self.root / _safe_name(session)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def new_file(self, session: str, name: str) -> Path:
+        """A fresh path ``<session>/<random>/<name>``: the file keeps a meaningful name for downloads."""
+        self._maybe_prune()
+        folder = Path(tempfile.mkdtemp(dir=self.folder(session)))
+        os.utime(folder.parent)  # the session is alive
+        return folder / Path(name).name
+
+    def discard(self, session: str) -> None:
+        """Remove one session's files (the tab was closed)."""
+        shutil.rmtree(self.root / _safe_name(session), ignore_errors=True)
+
+    def prune(self) -> None:
+        """Remove the folders of sessions idle for longer than ``max_age``."""
+        cutoff = self._clock() - self.max_age
+        for folder in self.root.glob("*"):
+            try:
+                if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except FileNotFoundError:
+                continue  # removed meanwhile by another thread
+
+    def _maybe_prune(self) -> None:
+        now = self._clock()
+        if now - self._last_prune > min(600.0, self.max_age / 4):
+            self._last_prune = now
+            self.prune()
+
+    def close(self) -> None:
+        """Remove every session's files."""
+        shutil.rmtree(self.root, ignore_errors=True)

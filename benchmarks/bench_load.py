@@ -1,0 +1,215 @@
+"""Load: 32 concurrent users of the app (each with its own key and photo) and a memory/temp-file soak.
+
+Concurrency: 32 gradio_client sessions call ``/erase`` at once against the fake server answering after 1 s;
+the same load runs again with the Novita queue at Gradio's default concurrency of 1, side by side.
+Soak: sequential Offline and Novita requests with 12 MP photos against ``python app.py`` in a subprocess;
+its resident memory after warm-up and the size of Gradio's temp folder are sampled.
+
+    .venv/bin/python -m benchmarks.bench_load [--quick] [--soak N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from PIL import Image
+
+from tests.fake_novita import FakeNovita, running_fake_novita
+from tests.images import box_mask, encode, photo_like
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = ".venv/bin/python -m benchmarks.bench_load"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def app_in_process(base_url: str, novita_concurrency: int) -> Iterator[str]:
+    """The app in this process (so the Novita queue's concurrency can be set), without a server key."""
+    from novita_ui.config import Settings
+    from novita_ui.ui import Options, build_app, launch_kwargs, queue_kwargs
+
+    options = Options(novita_concurrency=novita_concurrency)
+    demo = build_app(Settings.load(env={}, base_url=base_url), options)
+    demo.queue(**queue_kwargs(options))
+    port = free_port()
+    kwargs = launch_kwargs(options, host="127.0.0.1", port=port, share=False, auth=None)
+    demo.launch(**{**kwargs, "prevent_thread_lock": True, "quiet": True})
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def _session_inputs(folder: Path, users: int) -> list[tuple[str, Path, Path, tuple[int, int]]]:
+    """Per user: a key, a photo of a size only that user has, and a mask."""
+    inputs = []
+    for i in range(users):
+        size = (96 + 2 * i, 64)
+        image, mask = folder / f"user{i}.jpg", folder / f"user{i}-mask.png"
+        image.write_bytes(encode(photo_like(*size, seed=i)))
+        mask.write_bytes(encode(box_mask(*size, (20, 20, 40, 40)), "PNG"))
+        inputs.append((f"sk_user_{i:02d}", image, mask, size))
+    return inputs
+
+
+def concurrent_users(fake: FakeNovita, url: str, users: int, folder: Path) -> dict[str, Any]:
+    """All users at once; returns wall time and whether every user got exactly its own result."""
+    from gradio_client import Client, handle_file
+
+    inputs = _session_inputs(folder, users)
+    fake.valid_keys = {key for key, *_ in inputs}
+    clients = [Client(url, verbose=False) for _ in inputs]  # one browser-like session each
+
+    def one(index: int) -> bool:
+        key, image, mask, size = inputs[index]
+        path = clients[index].predict(
+            handle_file(str(image)), handle_file(str(mask)), "", "png", key, api_name="/erase"
+        )
+        with Image.open(path) as result:
+            return result.size == size and result.format == "PNG"
+
+    fake.clear()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=users) as pool:
+        own_results = list(pool.map(one, range(users)))
+    wall = time.monotonic() - started
+    submits = fake.requests_to("/v3/async/image-eraser")
+    by_key = {r.headers["authorization"].removeprefix("Bearer "): r.extras["image_size"] for r in submits}
+    own_keys = all(by_key.get(key) == size for key, _, _, size in inputs)
+    store_clean = all("authorization" not in r.headers for r in fake.requests_to("/results/"))
+    for client in clients:
+        client.close()
+    return {
+        "wall_s": wall,
+        "all_correct": all(own_results) and own_keys and len(submits) == users,
+        "store_clean": store_clean,
+    }
+
+
+def concurrency(users: int = 32, latency: float = 1.0) -> list[dict[str, Any]]:
+    """Our queue (16+ concurrent Novita events) vs Gradio's default of 1, in the same run."""
+    results = {}
+    with running_fake_novita() as fake, tempfile.TemporaryDirectory(prefix="bench_load_") as temp:
+        fake.latency = latency
+        for label, limit in (("ours", max(16, users)), ("gradio default (1)", 1)):
+            with app_in_process(fake.url, limit) as url:
+                results[label] = concurrent_users(fake, url, users, Path(temp))
+    ours, base = results["ours"], results["gradio default (1)"]
+    # Each eraser request is three API answers (submit, poll, download) plus a poll wait.
+    return [
+        {
+            "figure": f"{users} concurrent users, {latency:g} s API latency (s)",
+            "value": round(ours["wall_s"], 2),
+            "target": "<= 3, each gets its own result and key",
+            "baseline": f"{base['wall_s']:.1f} (concurrency 1)",
+            "ok": ours["wall_s"] <= 3 and ours["all_correct"] and ours["store_clean"],
+        }
+    ]
+
+
+def _folder_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def soak(requests: int) -> list[dict[str, Any]]:
+    """Sequential 12 MP requests (Offline and Novita); memory growth after warm-up and temp-folder size."""
+    from gradio_client import Client, handle_file
+
+    with running_fake_novita() as fake, tempfile.TemporaryDirectory(prefix="bench_soak_") as temp:
+        folder = Path(temp)
+        gradio_tmp = folder / "gradio"
+        image, mask = folder / "photo.jpg", folder / "mask.png"
+        image.write_bytes(encode(photo_like(4000, 3000, seed=3)))
+        mask.write_bytes(encode(box_mask(4000, 3000, (1800, 1300, 2200, 1700)), "PNG"))
+        port = free_port()
+        env = {
+            **os.environ,
+            "GRADIO_TEMP_DIR": str(gradio_tmp),
+            "NOVITA_BASE_URL": fake.url,
+            "NOVITA_API_KEY": "sk_test_key",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            app = psutil.Process(proc.pid)
+            client = Client(url, verbose=False)
+            rows = []
+            for endpoint, args in (("/local", ("png",)), ("/erase", ("", "jpeg", ""))):
+                rss, temp_mb = [], []
+                for i in range(requests):
+                    client.predict(handle_file(str(image)), handle_file(str(mask)), *args, api_name=endpoint)
+                    if i == min(4, requests - 1):  # warm-up done: caches, pools and imports are in place
+                        rss.append(app.memory_info().rss)
+                        temp_mb.append(_folder_mb(gradio_tmp))
+                rss.append(app.memory_info().rss)
+                temp_mb.append(_folder_mb(gradio_tmp))
+                growth = (rss[-1] - rss[0]) / 2**20
+                rows.append(
+                    {
+                        "figure": f"soak {endpoint}: {requests} x 12 MP, RSS growth after warm-up (MB)",
+                        "value": round(growth),
+                        "target": "<= 100",
+                        "baseline": f"temp folder {temp_mb[0]:.0f} -> {temp_mb[-1]:.0f} MB",
+                        "ok": growth <= 100,
+                    }
+                )
+            client.close()
+            return rows
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def run(quick: bool = False, soak_requests: int | None = None) -> list[dict[str, Any]]:
+    """Concurrency and soak figures (quick: 16 users and 10 soak requests each)."""
+    rows = concurrency(16 if quick else 32)
+    rows += soak(soak_requests or (10 if quick else 200))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Concurrency and soak")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--soak", type=int, metavar="N", help="soak requests per engine (default 200)")
+    args = parser.parse_args(argv)
+    from benchmarks.bench_client import print_table
+
+    print_table(run(args.quick, args.soak), COMMAND + (" --quick" if args.quick else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,562 @@
+"""The web app without a browser: helpers, spend guard, result saving, handlers called directly,
+and the public API through gradio_client against a launched app and the fake Novita server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from novita_ui import storage
+from novita_ui.client import TaskProgress
+from novita_ui.config import Settings
+from novita_ui.errors import InputError, TaskFailedError
+from novita_ui.guard import SpendGuard
+from novita_ui.service import RemoveRequest
+from novita_ui.ui import (
+    App,
+    Options,
+    Workspace,
+    build_app,
+    canvas_size,
+    engine_note,
+    engine_of,
+    launch_kwargs,
+    progress_text,
+    queue_kwargs,
+    user_message,
+)
+from tests.browser.helpers import free_port
+from tests.conftest import fast_settings
+from tests.fake_novita import FILL, TEST_KEY, FakeNovita
+from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
+
+# ---- helpers -----------------------------------------------------------------------------------------------
+
+
+def test_canvas_is_bounded_keeps_the_aspect_and_enlarges_tiny_photos():
+    assert canvas_size((4000, 3000), 1024) == (1024, 768)
+    assert canvas_size((16384, 4000), 1024) == (1024, 250)
+    assert canvas_size((300, 400), 1024) == (576, 768)  # small photos get a comfortable canvas
+    assert canvas_size((1000, 800), 1024) == (1000, 800)
+
+
+def test_progress_lines_say_queued_processing_percent_eta_and_task_id():
+    assert (
+        progress_text(TaskProgress("t-1", "queued", 0, 12)) == "Queued at Novita, about 12 s left (task t-1)"
+    )
+    line = progress_text(TaskProgress("t-1", "processing", 40, 3))
+    assert line == "Processing at Novita: 40 %, about 3 s left (task t-1)"
+
+
+def test_engine_labels_and_notes():
+    assert engine_of("Novita Cleanup") == "cleanup" and engine_of("Offline") == "local"
+    with pytest.raises(InputError, match="Unknown engine"):
+        engine_of("GPU")
+    note = engine_note("Novita Eraser", "", server_key=False)
+    assert "needs a Novita API key" in note and "novita.ai/settings/key-management" in note
+    assert "needs" not in engine_note("Novita Eraser", "sk_mine", server_key=False)
+    assert "no key needed" in engine_note("Offline", "", server_key=False)
+
+
+def test_a_failed_task_message_keeps_the_id_and_says_what_to_do():
+    error = TaskFailedError("Novita task abc failed: NSFW", task_id="abc", reason="NSFW")
+    text = user_message(error)
+    assert "abc" in text and "NSFW" in text and "Try again" in text
+
+
+# ---- spend guard -------------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_guard_counts_a_sliding_hour_and_says_when_to_retry():
+    clock = FakeClock()
+    guard = SpendGuard(2, clock=clock)
+    assert guard.try_acquire()
+    clock.now += 600
+    assert guard.try_acquire()
+    assert not guard.try_acquire()
+    assert "2 requests per hour" in guard.refusal() and "in about 50 min" in guard.refusal()
+    clock.now += 2400
+    assert not guard.try_acquire()
+    clock.now += 600  # the first slot is an hour old now, the second is not
+    assert guard.try_acquire() and guard.used() == 2
+    assert not guard.try_acquire()
+    guard.refund()
+    assert guard.used() == 1
+
+
+def test_guard_without_limit_never_refuses_and_zero_always_refuses():
+    assert all(SpendGuard(None).try_acquire() for _ in range(1000))
+    zero = SpendGuard(0)
+    assert not zero.try_acquire() and "later" in zero.refusal()
+
+
+def test_guard_is_exact_under_threads():
+    guard = SpendGuard(50)
+    granted: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        granted.extend(ok for ok in (guard.try_acquire() for _ in range(20)) if ok)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 50
+
+
+# ---- saving results ----------------------------------------------------------------------------------------
+
+
+def test_saved_result_has_a_sidecar_without_the_key(tmp_path):
+    record = storage.result_record(
+        engine="eraser",
+        output_format="png",
+        size=(40, 30),
+        source_name="cat.jpg",
+        prompt=" dog ",
+        task_id="t-9",
+        timings={"total_s": 1.5},
+    )
+    path = storage.save_result(tmp_path, "cat-cleaned.png", b"PNGDATA", record)
+    sidecar = json.loads(path.with_name("cat-cleaned.png.json").read_text())
+    assert path.read_bytes() == b"PNGDATA"
+    assert sidecar["engine"] == "eraser" and sidecar["prompt"] == "dog" and sidecar["task_id"] == "t-9"
+    assert sidecar["size"] == {"width": 40, "height": 30} and sidecar["source_name"] == "cat.jpg"
+    assert sidecar["file"] == "cat-cleaned.png" and sidecar["created"].endswith("+00:00")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_concurrent_saves_of_one_name_never_overwrite_each_other(tmp_path):
+    def save(i: int) -> Path:
+        return storage.save_result(tmp_path, "a-cleaned.jpg", f"result {i}".encode(), {"i": i})
+
+    threads_out: list[Path] = []
+    workers = [threading.Thread(target=lambda i=i: threads_out.append(save(i))) for i in range(12)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(set(threads_out)) == 12
+    assert sorted(p.read_bytes() for p in threads_out) == sorted(f"result {i}".encode() for i in range(12))
+
+
+def test_scratch_space_forgets_idle_sessions(tmp_path):
+    clock = FakeClock()
+    clock.now = time.time()  # file times are real times
+    scratch = storage.ScratchSpace(tmp_path / "scratch", max_age=3600, clock=clock)
+    old = scratch.new_file("tab-1", "photo.jpg")
+    old.write_bytes(b"1")
+    scratch.discard("tab-1")
+    assert not old.exists()
+    kept = scratch.new_file("tab-2", "photo.jpg")
+    kept.write_bytes(b"2")
+    stale = scratch.folder("api-x")
+    os.utime(stale, (clock.now - 7200, clock.now - 7200))
+    clock.now += 1000  # more than max_age / 4 since the last sweep: the next new file sweeps
+    scratch.new_file("tab-2", "other.jpg")
+    assert kept.exists() and not stale.exists()
+
+
+# ---- handlers, called directly -----------------------------------------------------------------------------
+
+
+def _request(session: str = "s1") -> gr.Request:
+    return gr.Request(session_hash=session)
+
+
+def _no_progress(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _layer_png(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
+    """An editor stroke layer: transparent, with an opaque box where the user painted."""
+    rgba = np.zeros((size[1], size[0], 4), np.uint8)
+    x0, y0, x1, y1 = box
+    rgba[y0:y1, x0:x1] = (255, 59, 48, 255)
+    return encode(rgba, "PNG")
+
+
+@pytest.fixture
+def keyless_app(tmp_path: Path) -> Iterator[App]:
+    app = App(Settings.load(env={}), Options(scratch_dir=tmp_path / "scratch", output_dir=tmp_path / "out"))
+    yield app
+    asyncio.run(app.aclose())
+
+
+async def _drain(agen: Any) -> list[tuple[Any, ...]]:
+    return [item async for item in agen]
+
+
+def _remove(
+    app: App,
+    ws: Workspace,
+    layer: Path | None,
+    engine: str = "Offline",
+    *,
+    prompt: str = "",
+    fmt: str = "png",
+    api_key: str = "",
+) -> list[Any]:
+    agen = app.run_removal(
+        f"{engine}|t1",
+        [str(layer)] if layer else [],
+        str(ws.preview),
+        None,
+        prompt,
+        fmt,
+        0,
+        False,
+        api_key,
+        ws,
+        [],
+        _request(),
+        _no_progress,  # type: ignore[arg-type]  # a stand-in for gr.Progress
+    )
+    return asyncio.run(_drain(agen))
+
+
+def test_loading_keeps_the_original_and_gives_the_editor_an_upright_bounded_preview(keyless_app, tmp_path):
+    photo = tmp_path / "tall.jpg"
+    photo.write_bytes(jpeg_with_orientation(photo_like(3000, 2000), 6))  # shown 2000 x 3000
+    value, ws, status, info = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    assert ws.size == (2000, 3000) and ws.preview_size == (683, 1024)
+    assert ws.original.read_bytes() == photo.read_bytes()  # the user's bytes, untouched
+    assert Image.open(value["background"]).size == (683, 1024) and value["layers"] == []
+    assert "tall.jpg" in status and "2000 × 3000" in status
+    assert json.loads(info)["size"] == [2000, 3000]
+
+
+def test_loading_a_damaged_file_says_so(keyless_app, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"this is not an image")
+    with pytest.raises(gr.Error, match="Use JPEG, PNG, WebP"):
+        asyncio.run(keyless_app.load_photo(str(bad), _request()))
+
+
+def test_a_16384_px_panorama_loads_and_a_bigger_photo_gets_a_clear_message(keyless_app, tmp_path):
+    wide = tmp_path / "panorama.jpg"
+    wide.write_bytes(encode(photo_like(16384, 1024, seed=9)))
+    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(wide), _request()))
+    assert ws.size == (16384, 1024) and ws.preview_size == (1024, 64)
+    huge = tmp_path / "huge.png"
+    Image.new("1", (16384, 16384)).save(huge)  # 268 MP: tiny file, far too many pixels
+    with pytest.raises(gr.Error, match="at most 100 megapixels"):
+        asyncio.run(keyless_app.load_photo(str(huge), _request()))
+
+
+def test_offline_removal_maps_the_canvas_mask_to_the_full_size_original(keyless_app, tmp_path):
+    photo = tmp_path / "street.jpg"
+    photo.write_bytes(encode(photo_like(2560, 1920, seed=4)))
+    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    layer = tmp_path / "layer_0.png"
+    assert ws.preview_size == (1024, 768)  # the original is 2.5 times larger
+    layer.write_bytes(_layer_png(ws.preview_size, (480, 320, 560, 400)))
+    updates = _remove(keyless_app, ws, layer)
+    final = updates[-1]
+    before, after = final[0]
+    outcome = final[5]
+    assert outcome.file.name == "street-cleaned.png" and outcome.size == (2560, 1920)
+    out = np.asarray(Image.open(outcome.file).convert("RGB")).astype(int)
+    original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
+    changed = np.abs(out - original).max(axis=2) > 0
+    assert changed[800:1000, 1200:1400].mean() > 0.5  # the painted box, scaled by 2.5
+    assert not changed[:700].any() and not changed[1100:].any()
+    assert Image.open(after).size == ws.preview_size and Image.open(before).size == ws.preview_size
+    saved = tmp_path / "out" / "street-cleaned.png"
+    assert saved.read_bytes() == outcome.file.read_bytes()
+    assert json.loads(saved.with_name("street-cleaned.png.json").read_text())["engine"] == "local"
+    assert "Done" in final[6] and json.loads(final[7])["size"] == [2560, 1920]
+
+
+def test_keep_editing_makes_the_result_the_new_photo(keyless_app, tmp_path):
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(encode(photo_like(800, 600)))
+    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    layer = tmp_path / "layer_0.png"
+    layer.write_bytes(_layer_png(ws.preview_size, (100, 100, 200, 200)))
+    outcome = _remove(keyless_app, ws, layer)[-1][5]
+    value, new_ws, status, _ = keyless_app.keep_editing(outcome)
+    assert new_ws.original == outcome.file and new_ws.name == "cat.jpg"  # the next result is cat-cleaned too
+    assert value["layers"] == [] and "Editing the result" in status
+
+
+@pytest.mark.parametrize(
+    ("engine", "layer", "prompt", "expected"),
+    [
+        ("Offline", False, "", "Paint over what should be removed"),
+        ("Offline", False, "dog", "cannot find objects from a description"),
+        ("Novita Eraser", True, "", "A Novita API key is needed"),
+    ],
+)
+def test_removal_errors_are_user_messages_in_toast_and_status(
+    keyless_app, tmp_path, engine, layer, prompt, expected
+):
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(photo_like(640, 480)))
+    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    layer_path = tmp_path / "layer_0.png"
+    layer_path.write_bytes(_layer_png(ws.preview_size, (10, 10, 50, 50)))
+    statuses: list[str] = []
+
+    async def run() -> None:
+        agen = keyless_app.run_removal(
+            f"{engine}|t",
+            [str(layer_path)] if layer else [],
+            str(ws.preview),
+            None,
+            prompt,
+            "jpeg",
+            0,
+            False,
+            "",
+            ws,
+            [],
+            _request(),
+            _no_progress,
+        )
+        async for update in agen:
+            statuses.append(update[6])
+
+    with pytest.raises(gr.Error, match=expected):
+        asyncio.run(run())
+    assert expected in statuses[-1]
+
+
+def test_remove_without_a_photo_says_how_to_add_one(keyless_app):
+    async def run() -> None:
+        async for _ in keyless_app.run_removal(
+            "Offline|t", [], None, None, "", "jpeg", 0, False, "", None, [], _request(), _no_progress
+        ):
+            pass
+
+    with pytest.raises(gr.Error, match="Add a photo first"):
+        asyncio.run(run())
+
+
+def test_an_unexpected_failure_is_generic_and_logged_without_the_key(
+    keyless_app, tmp_path, monkeypatch, caplog
+):
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(photo_like(64, 48)))
+    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+
+    async def boom(request: RemoveRequest, on_progress: Any = None) -> Any:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(keyless_app.service, "remove", boom)
+    with pytest.raises(gr.Error) as caught:
+        _remove(keyless_app, ws, None, engine="Novita Eraser", prompt="dog", api_key="sk_secret_user_key")
+    assert (
+        "Something unexpected went wrong" in caught.value.message and "database" not in caught.value.message
+    )
+    assert "database on fire" in caplog.text and "sk_secret_user_key" not in caplog.text
+
+
+def test_spend_guard_counts_server_key_requests_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.load(env={}, api_key=TEST_KEY, base_url="http://127.0.0.1:9")
+    app = App(settings, Options(max_requests_per_hour=1, scratch_dir=tmp_path))
+    calls: list[str | None] = []
+
+    async def fake_remove(request: RemoveRequest, on_progress: Any = None) -> Any:
+        calls.append(request.api_key)
+        return "ok"
+
+    monkeypatch.setattr(app.service, "remove", fake_remove)  # count calls, no network
+    request = RemoveRequest(engine="cleanup", image=b"x")
+    asyncio.run(app.remove(request))
+    with pytest.raises(InputError, match="1 requests per hour"):
+        asyncio.run(app.remove(request))
+    asyncio.run(app.remove(RemoveRequest(engine="cleanup", image=b"x", api_key="sk_user")))  # never counted
+    asyncio.run(app.remove(RemoveRequest(engine="local", image=b"x")))  # Offline costs nothing
+    assert calls == [None, "sk_user", None]
+    asyncio.run(app.aclose())
+
+
+# ---- the launched app: public API through gradio_client ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeNovita]:
+    with FakeNovita() as server:
+        yield server
+
+
+def _launch(settings: Settings, options: Options, **kwargs: Any) -> tuple[gr.Blocks, str]:
+    demo = build_app(settings, options)
+    demo.queue(**queue_kwargs(options))
+    port = free_port()
+    demo.launch(**launch_kwargs(options, port=port, **kwargs), prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(
+    fake_server: FakeNovita, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    out = tmp_path_factory.mktemp("api-results")
+    demo, url = _launch(fast_settings(fake_server.url), Options(output_dir=out))
+    yield url, out
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def keyless_server(fake_server: FakeNovita) -> Iterator[str]:
+    demo, url = _launch(fast_settings(fake_server.url, api_key=None), Options())
+    yield url
+    demo.close()
+
+
+@pytest.fixture
+def fake(fake_server: FakeNovita) -> Iterator[FakeNovita]:
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A 600 x 400 photo, a mask over (100, 100)-(200, 200), and an EXIF-rotated copy (stored 400 x 600)."""
+    pixels = photo_like(600, 400, seed=7)
+    photo, mask, rotated = tmp_path / "photo.jpg", tmp_path / "mask.png", tmp_path / "rotated.jpg"
+    photo.write_bytes(encode(pixels))
+    mask.write_bytes(encode(box_mask(600, 400, (100, 100, 200, 200)), "PNG"))
+    # Stored turned 90 degrees clockwise, with orientation 8 (turn back): it displays as the 600 x 400 photo.
+    rotated.write_bytes(jpeg_with_orientation(np.ascontiguousarray(np.rot90(pixels, -1)), 8))
+    return photo, mask, rotated
+
+
+def test_the_public_api_is_exactly_erase_cleanup_local(keyed_server):
+    url, _ = keyed_server
+    api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
+    assert sorted(api["named_endpoints"]) == ["/cleanup", "/erase", "/local"]
+    assert not api["unnamed_endpoints"]
+    params = [p["parameter_name"] for p in api["named_endpoints"]["/erase"]["parameters"]]
+    assert params == ["image", "mask", "prompt", "output_format", "api_key"]
+
+
+def test_api_local_returns_the_input_size_in_the_requested_format(keyed_server, tmp_path):
+    url, out = keyed_server
+    photo, mask, _ = _files(tmp_path)
+    result = Client(url, verbose=False).predict(
+        handle_file(photo), handle_file(mask), "png", api_name="/local"
+    )
+    fmt, pixels = decode(Path(result).read_bytes())
+    assert Path(result).name == "photo-cleaned.png" and fmt == "PNG" and pixels.shape == (400, 600, 3)
+    original = decode(photo.read_bytes())[1].astype(int)
+    changed = np.abs(pixels.astype(int) - original).max(axis=2) > 0
+    assert changed[100:200, 100:200].mean() > 0.9 and not changed[250:].any()
+    assert (out / "photo-cleaned.png.json").exists()
+
+
+def test_api_erase_applies_exif_orientation_and_uses_the_server_key(keyed_server, fake, tmp_path):
+    url, _ = keyed_server
+    _, mask, rotated = _files(tmp_path)
+    result = Client(url, verbose=False).predict(
+        handle_file(rotated), handle_file(mask), "", "webp", "", api_name="/erase"
+    )
+    fmt, pixels = decode(Path(result).read_bytes())
+    assert fmt == "WEBP" and pixels.shape == (400, 600, 3)  # upright, like the mask
+    assert np.abs(pixels[150, 150].astype(int) - np.array(FILL)).max() < 30  # erased where the mask is
+    assert fake.keys_seen and set(fake.keys_seen) == {TEST_KEY}
+
+
+def test_api_cleanup_uses_the_callers_key_and_reports_a_bad_one(keyed_server, fake, tmp_path):
+    url, _ = keyed_server
+    photo, mask, _ = _files(tmp_path)
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception, match="rejected the API key") as caught:
+        client.predict(handle_file(photo), handle_file(mask), "jpeg", "sk_wrong_key", api_name="/cleanup")
+    assert "sk_wrong_key" not in str(caught.value)
+    assert fake.keys_seen == ["sk_wrong_key"]
+
+
+def test_api_without_any_key_says_one_is_needed(keyless_server, tmp_path):
+    photo, mask, _ = _files(tmp_path)
+    with pytest.raises(Exception, match="A Novita API key is needed"):
+        Client(keyless_server, verbose=False).predict(
+            handle_file(photo), handle_file(mask), "png", "", api_name="/cleanup"
+        )
+
+
+def test_novita_requests_run_concurrently(keyed_server, fake, tmp_path):
+    url, _ = keyed_server
+    photo, mask, _ = _files(tmp_path)
+    fake.latency = 1.0  # every API answer takes a second
+    client = Client(url, verbose=False)
+    started = time.perf_counter()
+    jobs = [
+        client.submit(handle_file(photo), handle_file(mask), "jpeg", "", api_name="/cleanup")
+        for _ in range(6)
+    ]
+    results = [job.result(timeout=60) for job in jobs]
+    elapsed = time.perf_counter() - started
+    assert len(results) == 6 and elapsed < 4.0, f"6 one-second calls took {elapsed:.1f} s: not concurrent"
+
+
+def test_the_server_key_is_not_in_the_page_config(keyed_server):
+    url, _ = keyed_server
+    import httpx
+
+    config = httpx.get(url + "config").text
+    assert TEST_KEY not in config
+    assert json.loads(config)["components"]  # the page's configuration really was fetched
+
+
+def test_auth_refuses_anonymous_page_and_api(fake_server, tmp_path):
+    import httpx
+
+    demo, url = _launch(fast_settings(fake_server.url), Options(), auth=("ann", "s3cret:pass"))
+    try:
+        assert httpx.get(url + "config").status_code == 401
+        with pytest.raises(Exception):  # noqa: B017  # gradio_client raises its own error for a 401
+            Client(url, verbose=False)
+        photo, mask, _ = _files(tmp_path)
+        client = Client(url, auth=("ann", "s3cret:pass"), verbose=False)
+        result = client.predict(handle_file(photo), handle_file(mask), "png", api_name="/local")
+        assert Image.open(result).size == (600, 400)
+    finally:
+        demo.close()
+
+
+def test_launch_settings_keep_secrets_out_of_the_browser_and_bound_the_queue():
+    options = Options(queue_size=10)
+    kwargs = launch_kwargs(options, host="0.0.0.0", port=7861, share=True)
+    assert kwargs["run_history"] is False and kwargs["max_file_size"] == 100 * 2**20
+    assert kwargs["server_name"] == "0.0.0.0" and kwargs["share"] is True
+    assert queue_kwargs(options)["max_size"] == 10
+
+
+def test_app_py_flags_and_environment(monkeypatch):
+    import app as app_module
+
+    monkeypatch.setenv("PORT", "9000")
+    assert app_module.resolve_address(None, None) == ("127.0.0.1", 9000)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7000")
+    monkeypatch.setenv("SPACE_ID", "someone/space")
+    assert app_module.resolve_address(None, None) == ("0.0.0.0", 7000)
+    assert app_module.resolve_address("127.0.0.1", 8000) == ("127.0.0.1", 8000)
+    assert app_module.parse_auth("ann:pa:ss") == ("ann", "pa:ss")
+    with pytest.raises(ValueError, match="USER:PASS"):
+        app_module.parse_auth("nobody")
