@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="cap Novita requests made with the server's key",
     )
+    parser.add_argument(
+        "--novita-concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="Novita requests in flight at once, across all users (default 16; they wait on the network)",
+    )
     return parser
 
 
@@ -76,10 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         host, port = resolve_address(args.host, args.port)
         if args.max_requests_per_hour is not None and args.max_requests_per_hour < 0:
             raise ValueError("--max-requests-per-hour cannot be negative")
+        if args.novita_concurrency < 1:
+            raise ValueError("--novita-concurrency must be at least 1")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    options = Options(output_dir=args.output_dir, max_requests_per_hour=args.max_requests_per_hour)
+    options = Options(
+        output_dir=args.output_dir,
+        max_requests_per_hour=args.max_requests_per_hour,
+        novita_concurrency=args.novita_concurrency,
+    )
     demo = build_app(settings, options)
     demo.queue(**queue_kwargs(options))
     demo.launch(**launch_kwargs(options, host=host, port=port, share=args.share, auth=auth))

@@ -1,7 +1,8 @@
 """Load: 32 concurrent users of the app (each with its own key and photo) and a memory/temp-file soak.
 
-Concurrency: 32 gradio_client sessions call ``/erase`` at once against the fake server answering after 1 s;
-the same load runs again with the Novita queue at Gradio's default concurrency of 1, side by side.
+Concurrency: 32 gradio_client sessions call ``/cleanup`` (one Novita round trip) at once against the fake
+server answering after 1 s, each with its own key and photo; the same load runs again with the Novita queue
+at Gradio's default concurrency of 1 (``app.py --novita-concurrency 1``), side by side.
 Soak: sequential Offline and Novita requests with 12 MP photos against ``python app.py`` in a subprocess;
 its resident memory after warm-up and the size of Gradio's temp folder are sampled.
 
@@ -42,21 +43,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_in_process(base_url: str, novita_concurrency: int) -> Iterator[str]:
-    """The app in this process (so the Novita queue's concurrency can be set), without a server key."""
-    from novita_ui.config import Settings
-    from novita_ui.ui import Options, build_app, launch_kwargs, queue_kwargs
+def app_process(base_url: str, novita_concurrency: int, folder: Path) -> Iterator[str]:
+    """``python app.py`` as shipped (no server key), with the Novita queue's concurrency set by its flag."""
+    from tests.browser.helpers import start_app, stop_app
 
-    options = Options(novita_concurrency=novita_concurrency)
-    demo = build_app(Settings.load(env={}, base_url=base_url), options)
-    demo.queue(**queue_kwargs(options))
-    port = free_port()
-    kwargs = launch_kwargs(options, host="127.0.0.1", port=port, share=False, auth=None)
-    demo.launch(**{**kwargs, "prevent_thread_lock": True, "quiet": True})
+    workdir = folder / f"app-{novita_concurrency}"
+    workdir.mkdir()
+    server = start_app(
+        base_url=base_url, workdir=workdir, args=["--novita-concurrency", str(novita_concurrency)]
+    )
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield server.url
     finally:
-        demo.close()
+        stop_app(server)
 
 
 def _session_inputs(folder: Path, users: int) -> list[tuple[str, Path, Path, tuple[int, int]]]:
@@ -77,7 +76,8 @@ def concurrent_users(fake: FakeNovita, url: str, users: int, folder: Path) -> di
 
     inputs = _session_inputs(folder, users)
     fake.valid_keys = {key for key, *_ in inputs}
-    clients = [Client(url, verbose=False) for _ in inputs]  # one browser-like session each
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one browser-like session each
+        clients = list(pool.map(lambda _: Client(url, verbose=False), inputs))
 
     def one(index: int) -> bool:
         key, image, mask, size = inputs[index]
@@ -92,7 +92,7 @@ def concurrent_users(fake: FakeNovita, url: str, users: int, folder: Path) -> di
     with ThreadPoolExecutor(max_workers=users) as pool:
         own_results = list(pool.map(one, range(users)))
     wall = time.monotonic() - started
-    submits = fake.requests_to("/v3/async/image-eraser")
+    submits = fake.requests_to("/v3/cleanup")
     by_key = {r.headers["authorization"].removeprefix("Bearer "): r.extras["image_size"] for r in submits}
     own_keys = all(by_key.get(key) == size for key, _, _, size in inputs)
     store_clean = all("authorization" not in r.headers for r in fake.requests_to("/results/"))
@@ -110,11 +110,10 @@ def concurrency(users: int = 32, latency: float = 1.0) -> list[dict[str, Any]]:
     results = {}
     with running_fake_novita() as fake, tempfile.TemporaryDirectory(prefix="bench_load_") as temp:
         fake.latency = latency
-        for label, limit in (("ours", max(16, users)), ("gradio default (1)", 1)):
-            with app_in_process(fake.url, limit) as url:
+        for label, limit in (("ours", 16), ("gradio default (1)", 1)):
+            with app_process(fake.url, limit, Path(temp)) as url:
                 results[label] = concurrent_users(fake, url, users, Path(temp))
     ours, base = results["ours"], results["gradio default (1)"]
-    # Each eraser request is three API answers (submit, poll, download) plus a poll wait.
     return [
         {
             "figure": f"{users} concurrent users, {latency:g} s API latency (s)",
