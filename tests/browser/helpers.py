@@ -359,6 +359,9 @@ def paint_stroke(page: Any, *fractions: tuple[float, float], steps: int = 5) -> 
         for i in range(1, steps + 1):
             page.mouse.move(*screen(ax + (bx - ax) * i / steps, ay + (by - ay) * i / steps))
     page.mouse.up()
+    # Leave the canvas: while the pointer hovers there, SwiftShader redraws the brush cursor at ~2 frames a
+    # second and every later action waits for those frames.
+    page.mouse.move(0, 0)
     settle(page)
     points = []
     for (ax, ay), (bx, by) in itertools.pairwise(fractions):
