@@ -12,9 +12,7 @@ its resident memory after warm-up and the size of Gradio's temp folder are sampl
 from __future__ import annotations
 
 import argparse
-import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 from PIL import Image
 
@@ -133,37 +130,18 @@ def soak(requests: int) -> list[dict[str, Any]]:
     """Sequential 12 MP requests (Offline and Novita); memory growth after warm-up and temp-folder size."""
     from gradio_client import Client, handle_file
 
+    from tests.browser.helpers import start_app, stop_app
+    from tests.fake_novita import TEST_KEY
+
     with running_fake_novita() as fake, tempfile.TemporaryDirectory(prefix="bench_soak_") as temp:
         folder = Path(temp)
-        gradio_tmp = folder / "gradio"
         image, mask = folder / "photo.jpg", folder / "mask.png"
         image.write_bytes(encode(photo_like(4000, 3000, seed=3)))
         mask.write_bytes(encode(box_mask(4000, 3000, (1800, 1300, 2200, 1700)), "PNG"))
-        port = free_port()
-        env = {
-            **os.environ,
-            "GRADIO_TEMP_DIR": str(gradio_tmp),
-            "NOVITA_BASE_URL": fake.url,
-            "NOVITA_API_KEY": "sk_test_key",
-            "GRADIO_ANALYTICS_ENABLED": "False",
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = start_app(base_url=fake.url, workdir=folder / "app", server_key=TEST_KEY)
+        gradio_tmp, url = server.temp_dir, server.url
         try:
-            url = f"http://127.0.0.1:{port}/"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            app = psutil.Process(proc.pid)
+            app = psutil.Process(server.process.pid)
             client = Client(url, verbose=False)
             rows = []
             for endpoint, args in (("/local", ("png",)), ("/erase", ("", "jpeg", ""))):
@@ -188,8 +166,7 @@ def soak(requests: int) -> list[dict[str, Any]]:
             client.close()
             return rows
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_app(server)
 
 
 def run(quick: bool = False, soak_requests: int | None = None) -> list[dict[str, Any]]:
