@@ -9,17 +9,19 @@ full size. Blobs whose windows would overlap share one window, so neighbours are
 never fight. A window too big for the method's time budget is filled at a lower resolution and scaled back.
 Only a window's masked pixels are pasted back; memory and time follow the mask, not the frame.
 
-No I/O, no threads: the service runs :func:`inpaint` in a thread pool. Both methods release the GIL while
-they work: OpenCV's bindings wrap every call in ``PyAllowThreads``, and pypatchmatch calls its library
-through ``ctypes.CDLL`` (not ``PyDLL``), which drops the GIL for the call. Measured on 2 cores, two fills
-one after the other vs in two threads: patchmatch 600 x 600 2.26 s vs 1.45 s, Telea 1500 x 1500 1.42 s vs
-0.73 s.
+No I/O. Windows are independent, so they are filled on all cores at once (``workers``); the service
+also runs :func:`inpaint` off the event loop. Both methods release the GIL while they work: OpenCV's
+bindings wrap every call in ``PyAllowThreads``, and pypatchmatch calls its library through ``ctypes.CDLL``
+(not ``PyDLL``), which drops the GIL for the call. Measured on 2 cores, two fills one after the other vs
+in two threads: patchmatch 600 x 600 2.26 s vs 1.45 s, Telea 1500 x 1500 1.42 s vs 0.73 s.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import cv2
@@ -33,11 +35,11 @@ STRATEGIES: tuple[Strategy, ...] = ("crop", "whole")
 
 # Chosen by `python -m benchmarks.bench_local` (12 MP photo mosaic, crop strategy, 2 shared cores):
 #   mask   telea            patchmatch
-#   0.5 %  0.20 s 21.3 dB   3.98 s 22.5 dB
-#   2 %    0.60 s 18.9 dB   8.46 s 19.5 dB
-#   10 %   2.99 s 15.6 dB  12.91 s 16.1 dB   (flat mean fill: 19.0 / 17.2 / 15.4 dB)
-# Only Telea meets the 2 s target at 2 % (patchmatch is 14x slower for +0.6 dB), so it is the default;
-# patchmatch's texture is worth asking for on big holes in textured areas when the user can wait.
+#   0.5 %  0.10 s 21.3 dB   2.19 s 22.5 dB
+#   2 %    0.36 s 18.9 dB   5.07 s 19.5 dB
+#   10 %   1.58 s 15.6 dB   7.65 s 16.1 dB   (flat mean fill: 19.0 / 17.2 / 15.4 dB)
+# Telea meets the 2 s target at 2 % with room to spare (patchmatch is 14x slower for +0.6 dB), so it is
+# the default; patchmatch's texture is worth asking for on big holes in textured areas when the user can wait.
 DEFAULT_METHOD: Method = "telea"
 
 # Patch radius 3 (7 x 7 patches), as IOPaint uses: 5 doubled the time on large holes for no visible gain.
@@ -82,12 +84,14 @@ def inpaint(
     margin: int = 128,
     strategy: Strategy = "crop",
     downscale: bool = True,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Fill the masked pixels of image (HD strategy: per-blob crops).
 
     ``margin`` is the context around each blob for patchmatch (big blobs get more); Telea reads only its
     radius. ``strategy="whole"`` runs the method once on the full frame instead (for comparisons);
-    ``downscale=False`` never lowers the resolution, whatever the cost.
+    ``downscale=False`` never lowers the resolution, whatever the cost. Up to ``workers`` windows (default:
+    one per core) are filled at once; every window writes only its own masked pixels of the output.
     """
     _validate(image, mask, method, margin, strategy)
     image, mask = np.ascontiguousarray(image), np.ascontiguousarray(mask)  # OpenCV wants plain rows
@@ -108,8 +112,19 @@ def inpaint(
         cores = _blob_boxes(mask, context, grow=not telea)
         windows = [_window(core, reach, height, width) for core, reach in cores]
     limits = _LIMITS[method] if downscale else None
-    for window in windows:
-        _fill_window(out, image, mask, window, _FILLERS[method], limits)
+    workers = min(len(windows), workers or os.cpu_count() or 1)
+    if workers == 1:
+        for window in windows:
+            _fill_window(out, image, mask, window, _FILLERS[method], limits)
+        return out
+    # A pool per call, not one shared by all callers: two users' fills then share the cores evenly instead
+    # of the second one queueing behind every window of the first.
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inpaint-window") as pool:
+        # Biggest windows first, so the last one to finish is a small one.
+        windows.sort(key=lambda box: (box[2] - box[0]) * (box[3] - box[1]), reverse=True)
+        for done in [pool.submit(_fill_window, out, image, mask, window, _FILLERS[method], limits)
+                     for window in windows]:
+            done.result()
     return out
 
 
@@ -247,28 +262,25 @@ def _feather(filled: np.ndarray, crop: np.ndarray, hole: np.ndarray) -> None:
     filled pixels within _FEATHER px of the edge are blended toward the mean of the known original pixels
     around them (weight 1/3 of the fill at 1 px, 2/3 at 2 px, all of it further in). Colour then runs on
     continuously from the surroundings, which hides the step a downscaled or patch-copied fill leaves.
-    The work is per seam pixel, never per frame.
     """
+    known = (hole == 0).astype(np.float32)
+    side = 2 * _FEATHER + 1
+    # Sums of the known pixels (and their count) in each pixel's side x side neighbourhood; pixels beyond
+    # the crop count as unknown (constant 0 border).
+    total = cv2.boxFilter(crop.astype(np.float32) * known[..., None], -1, (side, side), normalize=False,
+                          borderType=cv2.BORDER_CONSTANT)
+    count = cv2.boxFilter(known, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
     kernel = np.ones((3, 3), np.uint8)
     inner = hole
     for step in range(1, _FEATHER + 1):
         eroded = cv2.erode(inner, kernel)  # pixels beyond the crop count as hole: no seam there
         ys, xs = np.nonzero((inner != 0) & (eroded == 0))
         inner = eroded
+        seen = count[ys, xs] > 0.5
+        ys, xs = ys[seen], xs[seen]
         if len(ys) == 0:
             continue
-        total = np.zeros((len(ys), 3), np.float32)
-        count = np.zeros(len(ys), np.float32)
-        for dy in range(-_FEATHER, _FEATHER + 1):
-            for dx in range(-_FEATHER, _FEATHER + 1):
-                yy, xx = ys + dy, xs + dx
-                inside = (yy >= 0) & (yy < hole.shape[0]) & (xx >= 0) & (xx < hole.shape[1])
-                yy, xx = np.clip(yy, 0, hole.shape[0] - 1), np.clip(xx, 0, hole.shape[1] - 1)
-                known = inside & (hole[yy, xx] == 0)
-                total += crop[yy, xx] * known[:, None]
-                count += known
         weight = step / (_FEATHER + 1)
-        mean = total / np.maximum(count, 1)[:, None]
+        mean = total[ys, xs] / count[ys, xs][:, None]
         blend = weight * filled[ys, xs] + (1 - weight) * mean
-        blend[count == 0] = filled[ys, xs][count == 0]
         filled[ys, xs] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)

@@ -92,6 +92,17 @@ def test_telea_windows_give_the_same_result_as_the_whole_frame() -> None:
 
 
 @pytest.mark.parametrize("method", local.METHODS)
+def test_windows_filled_on_several_cores_give_exactly_the_serial_result(method: local.Method) -> None:
+    # Windows run in threads that write into one output frame: any overlap or race would show here.
+    image = textured(300, 400, seed=4)
+    mask = shapes(300, 400)["ring"] | shapes(300, 400)["corners"] | shapes(300, 400)["specks"]
+    broken = damaged(image, mask)
+    serial = local.inpaint(broken, mask, method, margin=24, workers=1)
+    for _ in range(3):
+        np.testing.assert_array_equal(local.inpaint(broken, mask, method, margin=24, workers=4), serial)
+
+
+@pytest.mark.parametrize("method", local.METHODS)
 def test_fill_of_a_smooth_scene_is_close_to_the_truth(method: local.Method) -> None:
     truth = gradient(240, 320)
     mask = np.zeros((240, 320), np.uint8)
