@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +123,10 @@ class ScratchSpace:
 
     A session's folder goes when the session ends (:meth:`discard`), when the server stops (:meth:`close`),
     or, for sessions that never say goodbye (API clients), once nothing was added to it for ``max_age``.
+
+    Files made with ``keep=True`` are listed in :attr:`kept` until their session goes: the web app puts the
+    root inside Gradio's cache (so results are served without a copy) and tells Gradio's age-based cache
+    sweeper to leave these to us, so a result's download link works for as long as its tab is open.
     """
 
     def __init__(
@@ -135,6 +140,10 @@ class ScratchSpace:
         self.max_age = max_age
         self._clock = clock
         self._last_prune = clock()
+        self._lock = threading.Lock()
+        self._kept: dict[str, set[str]] = {}  # session folder name -> its kept files
+        # A new frozenset on every change: readers in other threads iterate it while sessions come and go.
+        self.kept: frozenset[str] = frozenset()
 
     def folder(self, session: str) -> Path:
         """The session's folder, created on first use (its name is sanitised)."""
@@ -142,16 +151,25 @@ class ScratchSpace:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def new_file(self, session: str, name: str) -> Path:
-        """A fresh path ``<session>/<random>/<name>``: the file keeps a meaningful name for downloads."""
+    def new_file(self, session: str, name: str, *, keep: bool = True) -> Path:
+        """A fresh path ``<session>/<random>/<name>``: the file keeps a meaningful name for downloads.
+
+        ``keep=False`` is for hand-offs (an API result that Gradio serves once): the cache sweeper may take
+        it after its age instead of it waiting for the session to end.
+        """
         self._maybe_prune()
         folder = Path(tempfile.mkdtemp(dir=self.folder(session)))
         os.utime(folder.parent)  # the session is alive
-        return folder / Path(name).name
+        path = folder / Path(name).name
+        if keep:
+            with self._lock:
+                self._kept.setdefault(folder.parent.name, set()).add(os.path.abspath(path))
+                self._publish()
+        return path
 
     def discard(self, session: str) -> None:
         """Remove one session's files (the tab was closed)."""
-        shutil.rmtree(self.root / _safe_name(session), ignore_errors=True)
+        self._remove(self.root / _safe_name(session))
 
     def prune(self) -> None:
         """Remove the folders of sessions idle for longer than ``max_age``."""
@@ -159,9 +177,18 @@ class ScratchSpace:
         for folder in self.root.glob("*"):
             try:
                 if folder.is_dir() and folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
+                    self._remove(folder)
             except FileNotFoundError:
                 continue  # removed meanwhile by another thread
+
+    def _remove(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        with self._lock:
+            if self._kept.pop(folder.name, None) is not None:
+                self._publish()
+
+    def _publish(self) -> None:
+        self.kept = frozenset().union(*self._kept.values())
 
     def _maybe_prune(self) -> None:
         now = self._clock()
@@ -172,3 +199,6 @@ class ScratchSpace:
     def close(self) -> None:
         """Remove every session's files."""
         shutil.rmtree(self.root, ignore_errors=True)
+        with self._lock:
+            self._kept.clear()
+            self._publish()

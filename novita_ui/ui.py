@@ -18,7 +18,7 @@ one Remove can trigger a dozen exports. So here:
 2. The editor is never an input of a server event and never shows a progress status. Remove runs a
    browser-only function that reads the editor once and forwards the stroke layers (small PNGs) to hidden
    components; the real work is triggered from those, through one of two queues: Novita engines (I/O bound,
-   ``concurrency_id="novita"``, 16 at a time) or Offline (CPU bound, one per core).
+   ``concurrency_id="novita"``, 32 at a time) or Offline (CPU bound, one per core).
 3. The painted mask is mapped back to the original's size by aspect ratio (``imaging.mask_from_layers``), the
    engine runs on the full-resolution original, and the full-resolution result is offered for download;
    only previews travel back to the page.
@@ -42,18 +42,19 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder as gradio_cache_folder
 from PIL import Image
 
 from . import imaging, storage
 from .client import KEY_HELP, TaskProgress
-from .config import Settings, env_value
+from .config import Settings
 from .errors import (
     AuthenticationError,
     InputError,
@@ -74,6 +75,10 @@ ENGINE_LABELS: dict[str, Engine] = {
 }
 FORMATS: tuple[imaging.OutputFormat, ...] = imaging.OUTPUT_FORMATS
 HISTORY_LIMIT = 24
+# Gradio's cache sweep: every minute, files older than 10 minutes go. What ages out is only hand-offs:
+# uploads (read by their event within seconds; Gradio then keeps no reference) and API results (fetched
+# by the client as soon as its call ends). Files an open tab still shows are exempt (see _KeptScratch).
+CACHE_SWEEP = (60, 600)
 BRUSH_RADIUS = 18  # canvas pixels; the canvas is 768-1024 px wide, so a stroke is ~3.5-5 % of the photo
 MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the same on every photo
 NO_PHOTO = (
@@ -92,10 +97,12 @@ class Options:
     max_requests_per_hour: int | None = None  # spend guard on the server key; None = unlimited
     preview_max_side: int = 1024  # longest side of the working canvas the user paints on
     max_file_size: int = imaging.MAX_INPUT_BYTES  # bytes; larger uploads are refused with a message
-    novita_concurrency: int = 16
+    # Novita calls mostly wait on the network: 32 users at once each get an answer in one round trip
+    # (bench_load). Each call in flight holds its photo's bytes, ~10-20 MB for 12 MP.
+    novita_concurrency: int = 32
     offline_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
     queue_size: int = 64  # events waiting beyond this get "This application is currently busy"
-    scratch_dir: Path | None = None  # per-session working files; default: a fresh folder in the temp dir
+    scratch_dir: Path | None = None  # per-session working files; default: a fresh folder in Gradio's cache
     editor_height: int = 560
 
 
@@ -281,7 +288,9 @@ class App:
         self.options = options or Options()
         self.service = service or Service(settings)
         self.guard = guard or SpendGuard(self.options.max_requests_per_hour)
-        base = self.options.scratch_dir or Path(env_value("GRADIO_TEMP_DIR") or tempfile.gettempdir())
+        # Inside Gradio's cache folder, results are served as they are: outside it, Gradio would copy every
+        # returned file (20 MB for a 12 MP PNG) into its cache first.
+        base = self.options.scratch_dir or Path(gradio_cache_folder())
         base.mkdir(parents=True, exist_ok=True)
         self.scratch = storage.ScratchSpace(tempfile.mkdtemp(prefix="novita-ui-", dir=base))
         atexit.register(self.scratch.close)
@@ -599,7 +608,7 @@ class App:
             raise _unexpected("an API call") from None
         session = "api-" + ((request.session_hash if request else None) or "anonymous")
         name = output_name(Path(image).name, result.format)
-        path = self.scratch.new_file(session, name)
+        path = self.scratch.new_file(session, name, keep=False)  # the client fetches it once, right away
         await asyncio.to_thread(path.write_bytes, result.data)
         warning = await asyncio.to_thread(self._save_copy, result, name, Path(image).name, prompt)
         if warning:
@@ -820,12 +829,30 @@ class _Page:
 def build_app(settings: Settings, options: Options | None = None, *, app: App | None = None) -> gr.Blocks:
     """The whole page. Launch it with ``demo.queue(**queue_kwargs(o)).launch(**launch_kwargs(o, ...))``."""
     app = app or App(settings, options)
-    demo = gr.Blocks(title="Remove objects from photos", delete_cache=(3600, 24 * 3600))
+    demo = gr.Blocks(title="Remove objects from photos", delete_cache=CACHE_SWEEP)
     with demo:
         page = _layout(app)
         _wire(app, demo, page)
         _wire_api(app)
+        # Gradio's sweeper skips every path a block lists in keep_in_cache: an open tab's photo, previews
+        # and results go with their session (ScratchSpace), not after CACHE_SWEEP's age.
+        gr.State().keep_in_cache = _KeptScratch(app.scratch)  # type: ignore[assignment]
     return demo
+
+
+class _KeptScratch:
+    """What Gradio's cache sweeper reads as a set of paths to leave alone: the scratch's kept files."""
+
+    def __init__(self, scratch: storage.ScratchSpace) -> None:
+        self.scratch = scratch
+        self.extra: set[str] = set()  # in case Gradio ever adds a path of its own
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.scratch.kept
+        yield from list(self.extra)
+
+    def add(self, path: str) -> None:
+        self.extra.add(path)
 
 
 def _layout(app: App) -> _Page:

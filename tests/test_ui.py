@@ -500,6 +500,56 @@ def test_api_without_any_key_says_one_is_needed(keyless_server, tmp_path):
         )
 
 
+def test_cache_sweep_takes_hand_offs_but_never_an_open_tabs_files(fake_server, tmp_path, monkeypatch):
+    from gradio.route_utils import delete_files_created_by_app
+
+    cache = tmp_path / "gradio-cache"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    settings = fast_settings(fake_server.url, api_key=None)
+    app = App(settings, Options())
+    demo = build_app(settings, app=app)
+    assert demo.delete_cache == (60, 600)
+    demo.queue(**queue_kwargs())
+    port = free_port()
+    demo.launch(**launch_kwargs(port=port), prevent_thread_lock=True, quiet=True)
+    try:
+        assert app.scratch.root.parent == cache  # results are served from the scratch, never copied
+        # A tab: photo loaded, one removal; Gradio's postprocess registers the files the page shows.
+        photo, mask, _ = _files(tmp_path)
+        _, ws, _, _ = asyncio.run(app.load_photo(str(photo), _request("tab-1")))
+        layer = tmp_path / "layer_0.png"
+        layer.write_bytes(_layer_png(ws.preview_size, (100, 100, 200, 200)))
+        outcome = _run_in_tab(app, ws, layer, "tab-1")
+        shown = [ws.preview, outcome.file, outcome.after]
+        block = next(b for b in demo.blocks.values() if isinstance(b, gr.DownloadButton))
+        assert [block.move_resource_to_block_cache(str(p)) for p in shown] == [str(p) for p in shown]
+        # An API call: its uploads and its result are hand-offs.
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            handle_file(photo), handle_file(mask), "png", api_name="/local"
+        )
+        # (Gradio's upload route also leaves one empty tmp* file per upload: no bytes, so not counted.)
+        files = [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size]
+        handed_off = [p for p in files if "tab-1" not in p.parts]
+        assert {p.name for p in handed_off} >= {"photo.jpg", "mask.png", "photo-cleaned.png"}
+
+        delete_files_created_by_app(demo, age=0)  # Gradio's own sweep, with every file past its age
+
+        assert all(p.exists() for p in shown), "the sweep took a file an open tab still shows"
+        assert not [p for p in handed_off if p.exists()], "uploads and API results must not pile up"
+        app.forget_session(_request("tab-1"))  # the tab closed
+        assert not any(p.exists() for p in shown) and not app.scratch.kept
+    finally:
+        demo.close()
+
+
+def _run_in_tab(app: App, ws: Workspace, layer: Path, session: str) -> Any:
+    agen = app.run_removal(
+        "Offline|t1", [str(layer)], str(ws.preview), None, "", "png", 0, False, "", ws, [],
+        _request(session), _no_progress,  # type: ignore[arg-type]
+    )
+    return asyncio.run(_drain(agen))[-1][5]
+
+
 def test_novita_requests_run_concurrently(keyed_server, fake, tmp_path):
     url, _ = keyed_server
     photo, mask, _ = _files(tmp_path)
@@ -560,3 +610,5 @@ def test_app_py_flags_and_environment(monkeypatch):
     assert app_module.parse_auth("ann:pa:ss") == ("ann", "pa:ss")
     with pytest.raises(ValueError, match="USER:PASS"):
         app_module.parse_auth("nobody")
+    # 32 users at once each get their answer in one Novita round trip (benchmarks/bench_load.py)
+    assert app_module.build_parser().parse_args([]).novita_concurrency == Options().novita_concurrency == 32
