@@ -6,6 +6,7 @@ and per-session scratch folders that are removed with the session.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import os
@@ -127,6 +128,8 @@ class ScratchSpace:
     Files made with ``keep=True`` are listed in :attr:`kept` until their session goes: the web app puts the
     root inside Gradio's cache (so results are served without a copy) and tells Gradio's age-based cache
     sweeper to leave these to us, so a result's download link works for as long as its tab is open.
+    Files made with ``keep=False`` are hand-offs (an API result the client fetches as soon as its call
+    ends): each is deleted ``handoff_age`` seconds later, at the next new file.
     """
 
     def __init__(
@@ -134,10 +137,13 @@ class ScratchSpace:
         root: str | os.PathLike[str],
         *,
         max_age: float = 12 * 3600,
+        handoff_age: float = 120,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = Path(root)
         self.max_age = max_age
+        self.handoff_age = handoff_age
+        self._handoffs: collections.deque[tuple[float, Path]] = collections.deque()  # oldest first
         self._clock = clock
         self._last_prune = clock()
         self._lock = threading.Lock()
@@ -154,18 +160,30 @@ class ScratchSpace:
     def new_file(self, session: str, name: str, *, keep: bool = True) -> Path:
         """A fresh path ``<session>/<random>/<name>``: the file keeps a meaningful name for downloads.
 
-        ``keep=False`` is for hand-offs (an API result that Gradio serves once): the cache sweeper may take
-        it after its age instead of it waiting for the session to end.
+        ``keep=False`` is for hand-offs (an API result that Gradio serves once): deleted after
+        ``handoff_age`` instead of waiting for the session to end.
         """
         self._maybe_prune()
+        self._drop_handoffs()
         folder = Path(tempfile.mkdtemp(dir=self.folder(session)))
         os.utime(folder.parent)  # the session is alive
         path = folder / Path(name).name
-        if keep:
-            with self._lock:
+        with self._lock:
+            if keep:
                 self._kept.setdefault(folder.parent.name, set()).add(os.path.abspath(path))
                 self._publish()
+            else:
+                self._handoffs.append((self._clock(), path))
         return path
+
+    def _drop_handoffs(self) -> None:
+        cutoff = self._clock() - self.handoff_age
+        expired = []
+        with self._lock:
+            while self._handoffs and self._handoffs[0][0] < cutoff:
+                expired.append(self._handoffs.popleft()[1])
+        for path in expired:
+            shutil.rmtree(path.parent, ignore_errors=True)  # the file's own random folder
 
     def discard(self, session: str) -> None:
         """Remove one session's files (the tab was closed)."""

@@ -76,8 +76,9 @@ ENGINE_LABELS: dict[str, Engine] = {
 FORMATS: tuple[imaging.OutputFormat, ...] = imaging.OUTPUT_FORMATS
 HISTORY_LIMIT = 24
 # Gradio's cache sweep: every minute, files older than 10 minutes go. What ages out is only hand-offs:
-# uploads (read by their event within seconds; Gradio then keeps no reference) and API results (fetched
-# by the client as soon as its call ends). Files an open tab still shows are exempt (see _KeptScratch).
+# uploads (read by their event as soon as it leaves the queue; Gradio then keeps no reference) and API
+# results (fetched by the client as soon as its call ends; the scratch deletes them after 2 minutes
+# already). Files an open tab still shows are exempt (see _KeptScratch).
 CACHE_SWEEP = (60, 600)
 BRUSH_RADIUS = 18  # canvas pixels; the canvas is 768-1024 px wide, so a stroke is ~3.5-5 % of the photo
 MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the same on every photo
