@@ -244,8 +244,8 @@ class NovitaClient:
         """Run the synchronous cleanup endpoint (base64 in and out)."""
         key = self._key(api_key)
         body = {
-            "image_file": base64.b64encode(image).decode("ascii"),
-            "mask_file": base64.b64encode(mask).decode("ascii"),
+            "image_file": Base64Field(image),
+            "mask_file": Base64Field(mask),
             "extra": {"response_image_type": output_format, "enterprise_plan": {"enabled": enterprise_plan}},
         }
         answer = await self._request("POST", CLEANUP_PATH, key, json_body=body)
@@ -270,12 +270,11 @@ class NovitaClient:
             )
         return key
 
-    def _encode_eraser_image(self, data: bytes, mime: str) -> str:
+    def _encode_eraser_image(self, data: bytes, mime: str) -> Base64Field:
         # Novita does not document this endpoint's encoding; public clients send data URIs (the default).
-        encoded = base64.b64encode(data).decode("ascii")
         if self.settings.eraser_image_encoding == "base64":
-            return encoded
-        return f"data:{mime};base64,{encoded}"
+            return Base64Field(data)
+        return Base64Field(data, f"data:{mime};base64,")
 
     async def _request(
         self,
@@ -453,18 +452,28 @@ class NovitaClient:
         )
 
 
+@dataclass(frozen=True)
+class Base64Field:
+    """A big JSON string field: ``prefix``, then ``data`` in base64 (see :func:`_json_bytes`)."""
+
+    data: bytes
+    prefix: str = ""
+
+
 def _json_bytes(body: dict[str, Any]) -> bytes:
-    """JSON for a body holding megabytes of base64: those strings need no escaping, so they are spliced in
-    as they are instead of being scanned by ``json.dumps`` (40 ms for a 16 MP photo)."""
-    safe = {k for k, v in body.items() if isinstance(v, str) and len(v) > 4096 and _needs_no_escaping(v)}
-    rest = json.dumps({k: v for k, v in body.items() if k not in safe})
-    spliced = "".join(f'"{k}":"{body[k]}",' for k in safe)
-    return ("{" + spliced + rest[1:]).encode("ascii") if safe else rest.encode()
-
-
-def _needs_no_escaping(value: str) -> bool:
-    """True when a string holds only characters JSON never escapes (as base64 and data URIs do)."""
-    return value.isascii() and '"' not in value and "\\" not in value and value.isprintable()
+    """JSON for a body whose big fields are :class:`Base64Field`: their base64 goes into the output as the
+    bytes b64encode made, in one join. Base64 never needs escaping, so building str values and running
+    ``json.dumps`` over 8 MB (scan, escape check, str and bytes copies) would only cost time (~60 ms)."""
+    fields = {k: v for k, v in body.items() if isinstance(v, Base64Field)}
+    rest = json.dumps({k: v for k, v in body.items() if k not in fields}).encode()
+    if not fields:
+        return rest
+    parts: list[bytes] = []
+    for key, field in fields.items():
+        prefix = json.dumps(field.prefix).encode()  # quoted and escaped: safe whatever it holds
+        parts += [json.dumps(key).encode(), b":", prefix[:-1], base64.b64encode(field.data), b'",']
+    parts[-1] = b'"'
+    return b"".join([b"{", *parts, b"," if len(rest) > 2 else b"", rest[1:]])
 
 
 def _number(value: object) -> float | None:

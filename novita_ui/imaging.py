@@ -312,20 +312,33 @@ def prepare_payload(photo: Photo, mask: Array | None) -> Payload:
 def probe_image(data: bytes) -> tuple[str, tuple[int, int]]:
     """Check that bytes are a complete image; return (format, size). Raises ValueError if not.
 
-    JPEGs are decoded at 1/8 scale (DCT scaling): every byte is still read, so truncation is caught, at
-    about a quarter of the cost of a full decode.
+    For the formats Novita returns, complete means a header Pillow reads and the end of the file where
+    the format puts it (JPEG's EOI marker, PNG's IEND chunk, WebP's RIFF length): a cut-off transfer is
+    caught without decoding 16 MP (~90 ms), and the pixels are decoded once, by whoever uses them
+    (:func:`decode_result` raises on damage there). Other formats are decoded in full.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            size = image.size
-            if image.format == "JPEG":
-                image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
-            image.load()
+            fmt, size = image.format or "UNKNOWN", image.size
+            if not _ends_whole(fmt, data):
+                image.load()
     except Exception as error:  # any decoder failure means the same thing here: unusable bytes
         raise ValueError(f"not a complete image ({type(error).__name__})") from None
-    return image.format or "UNKNOWN", size
+    return fmt, size
+
+
+def _ends_whole(fmt: str, data: bytes) -> bool:
+    """Whether data ends as a complete file of this format does; False when unsure (then decode it)."""
+    tail = max(0, len(data) - 64)  # a few bytes of padding after the end marker are harmless
+    if fmt == "JPEG":
+        return data.find(b"\xff\xd9", tail) != -1
+    if fmt == "PNG":
+        return data.find(b"IEND\xaeB`\x82", tail) != -1
+    if fmt == "WEBP":
+        return len(data) >= 12 and len(data) >= int.from_bytes(data[4:8], "little") + 8
+    return False
 
 
 def decode_result(data: bytes) -> tuple[Array, Array | None]:

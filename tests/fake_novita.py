@@ -425,7 +425,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         fake, role = self.server.fake, self.server.role
-        rec = fake._record(role, self.command, self.path, dict(self.headers.items()), self._read_body())
+        body = self._read_body()
+        arrived = time.monotonic()  # the last byte is in: parsing it below is the fake's time
+        rec = fake._record(role, self.command, self.path, dict(self.headers.items()), body, arrived)
         # Sleep here, in this request's own thread, so latency never serialises concurrent requests.
         time.sleep(fake.store_latency if role == "store" else fake.latency)
         reply = fake._respond(rec)
@@ -594,7 +596,7 @@ class FakeNovita:
     # -- request handling (called from handler threads)
 
     def _record(
-        self, role: str, method: str, target: str, headers: dict[str, str], body: bytes
+        self, role: str, method: str, target: str, headers: dict[str, str], body: bytes, arrived: float
     ) -> RecordedRequest:
         parts = urlsplit(target)
         try:
@@ -608,7 +610,7 @@ class FakeNovita:
             dict(parse_qsl(parts.query)),
             {k.lower(): v for k, v in headers.items()},
             parsed,
-            time.monotonic(),
+            arrived,
         )
         with self._lock:
             self._requests.append(rec)

@@ -381,10 +381,17 @@ async def test_polling_uses_the_eta_to_poll_rarely_then_briskly(fake: FakeNovita
 
 
 def test_large_base64_fields_are_spliced_into_valid_json() -> None:
-    from novita_ui.client import _json_bytes
+    from novita_ui.client import Base64Field, _json_bytes
 
-    body = {"image": "data:image/jpeg;base64," + "QUJD" * 5000, "prompt": 'a "dog"\n', "n": 1}
-    assert json.loads(_json_bytes(body)) == body
+    photo = bytes(range(256)) * 100
+    body = {"image": Base64Field(photo, "data:image/jpeg;base64,"), "mask": Base64Field(b"\x89PNG"),
+            "prompt": 'a "dog"\n', "n": 1}
+    assert json.loads(_json_bytes(body)) == {
+        "image": "data:image/jpeg;base64," + base64.b64encode(photo).decode(),
+        "mask": base64.b64encode(b"\x89PNG").decode(), "prompt": 'a "dog"\n', "n": 1,
+    }
+    assert json.loads(_json_bytes({"image_file": Base64Field(b"abc")})) == {"image_file": "YWJj"}
+    assert json.loads(_json_bytes({"n": 1})) == {"n": 1}
 
 
 def test_settings_repr_hides_the_key() -> None:

@@ -224,11 +224,13 @@ def test_paste_masked_changes_only_masked_pixels() -> None:
     assert (out[mask > 0] == 0).all()
 
 
-def test_probe_rejects_truncated_results() -> None:
-    data = encode(photo_like(200, 150))
-    assert imaging.probe_image(data) == ("JPEG", (200, 150))
-    with pytest.raises(ValueError):
-        imaging.probe_image(data[: len(data) // 2])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_probe_accepts_whole_results_and_rejects_any_cut(fmt: str) -> None:
+    data = encode(photo_like(200, 150), fmt)
+    assert imaging.probe_image(data) == (fmt, (200, 150))
+    for cut in (len(data) // 10, len(data) // 2, len(data) * 9 // 10):  # a transfer can stop anywhere
+        with pytest.raises(ValueError):
+            imaging.probe_image(data[:cut])
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("jpeg", "JPEG"), ("png", "PNG"), ("webp", "WEBP")])
