@@ -11,9 +11,9 @@ The pieces, in the order a scenario uses them (fixtures in ``conftest.py`` start
     name, data = download(page)                              # the full-resolution file, as the user saves it
     assert not toasts(page); shot(page, "after-remove")
 
-Element ids are a contract (see novita_ui/ui.py): #editor #clear-mask #mask-upload #prompt #engine #format
-#grow #enterprise #api-key #remove #status #result-slider #download #keep-editing #history, plus the hidden
-#photo-info and #result-info textboxes that expose what the server knows. Waits retry until a deadline;
+Element ids are a contract (see novita_ui/ui/layout.py): #editor #clear-mask #mask-upload #prompt #engine
+#format #grow #enterprise #api-key #remove #status #result-slider #download #keep-editing #history, plus the
+hidden #photo-info and #result-info textboxes that expose what the server knows. Waits retry until a deadline;
 nothing sleeps a fixed time. Screenshots go to test-output/screenshots/ (git-ignored).
 
 Also here: ``select_tool`` (TOOL_BRUSH / TOOL_ERASER; UNDO, REDO, CLEAR are the toolbar selectors),

@@ -1,0 +1,229 @@
+"""The gradio-free part of the web app: constants, options, what a session keeps, and pure helpers.
+
+Everything here is plain data or a function from inputs to text or image bytes, so it is tested without a
+server. The handlers (``handlers.py``) and the page (``layout.py``) build on it; it imports neither.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .. import imaging
+from ..client import KEY_HELP, TaskProgress
+from ..errors import (
+    AuthenticationError,
+    InputError,
+    MissingAPIKeyError,
+    NovitaUIError,
+    RateLimitError,
+    TaskError,
+)
+from ..service import Engine
+
+ENGINE_LABELS: dict[str, Engine] = {
+    "Novita Eraser": "eraser",
+    "Novita Cleanup": "cleanup",
+    "Offline": "local",
+}
+FORMATS: tuple[imaging.OutputFormat, ...] = imaging.OUTPUT_FORMATS
+HISTORY_LIMIT = 24
+# Gradio's cache sweep: every minute, files older than 10 minutes go. What ages out is only hand-offs:
+# uploads (read by their event as soon as it leaves the queue; Gradio then keeps no reference) and API
+# results (fetched by the client as soon as its call ends; the scratch deletes them after 2 minutes
+# already). Files an open tab still shows are exempt (see layout._KeptScratch).
+CACHE_SWEEP = (60, 600)
+BRUSH_RADIUS = 18  # canvas pixels; the canvas is 768-1024 px wide, so a stroke is ~3.5-5 % of the photo
+MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the same on every photo
+NO_PHOTO = (
+    "Add a photo first: drop it on the editor, click the editor to choose a file, or paste it (Ctrl+V)."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """How the web app runs (the CLI flags of app.py end up here)."""
+
+    output_dir: Path | None = None  # every result is also saved here, with a JSON sidecar
+    max_requests_per_hour: int | None = None  # spend guard on the server key; None = unlimited
+    preview_max_side: int = 1024  # longest side of the working canvas the user paints on
+    max_file_size: int = imaging.MAX_INPUT_BYTES  # bytes; larger uploads are refused with a message
+    # Novita calls mostly wait on the network: 32 users at once each get an answer in one round trip
+    # (bench_load). Each call in flight holds its photo's bytes, ~10-20 MB for 12 MP.
+    novita_concurrency: int = 32
+    offline_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
+    queue_size: int = 64  # events waiting beyond this get "This application is currently busy"
+    scratch_dir: Path | None = None  # per-session working files; default: a fresh folder in Gradio's cache
+    editor_height: int = 560
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The session's current photo, kept server-side: the user only ever paints on its preview."""
+
+    original: Path  # the bytes as the user gave them (or a result being edited further)
+    name: str  # the user's file name: results are called <stem>-cleaned.<ext>
+    size: tuple[int, int]  # upright (width, height) of the original
+    preview: Path
+    preview_size: tuple[int, int]
+
+    def info(self) -> str:
+        """JSON the page (and the browser tests) can read: name, original size and canvas size."""
+        return json.dumps(
+            {
+                "id": self.preview.parent.name,
+                "name": self.name,
+                "size": list(self.size),
+                "preview": list(self.preview_size),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished removal, as the results panel and the history show it."""
+
+    file: Path  # full resolution, in the chosen format, named <stem>-cleaned.<ext>
+    before: Path  # previews for the before/after slider
+    after: Path
+    source_name: str
+    size: tuple[int, int]
+    engine: Engine
+    output_format: imaging.OutputFormat
+    task_id: str | None
+    downscaled: bool
+    seconds: float
+
+    def caption(self) -> str:
+        """A short line for the history gallery."""
+        label = next(k for k, v in ENGINE_LABELS.items() if v == self.engine)
+        return f"{self.file.name} · {label}"
+
+    def info(self) -> str:
+        """JSON describing the result (read by the browser tests)."""
+        return json.dumps(
+            {
+                "name": self.file.name,
+                "size": list(self.size),
+                "format": self.output_format,
+                "engine": self.engine,
+                "task_id": self.task_id,
+                "downscaled": self.downscaled,
+                "seconds": round(self.seconds, 3),
+            }
+        )
+
+
+def engine_of(label: str | None) -> Engine:
+    """The service's engine for a radio label."""
+    try:
+        return ENGINE_LABELS[label or ""]
+    except KeyError:
+        raise InputError(f"Unknown engine {label!r}: choose one of {', '.join(ENGINE_LABELS)}.") from None
+
+
+def canvas_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The working canvas for a photo: longer side between MIN_CANVAS_SIDE and max_side, same aspect."""
+    w, h = size
+    target = min(max(max(w, h), min(MIN_CANVAS_SIDE, max_side)), max_side)
+    scale = target / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def progress_text(progress: TaskProgress) -> str:
+    """One status line for a running Novita task."""
+    if progress.status == "queued":
+        text = "Queued at Novita"
+    elif progress.status == "processing":
+        text = "Processing at Novita"
+        if progress.percent is not None:
+            text += f": {progress.percent:.0f} %"
+    elif progress.status == "succeeded":
+        return "Novita finished; downloading the result..."
+    else:
+        text = "Waiting for Novita"
+    if progress.eta and progress.status in ("queued", "processing"):
+        text += f", about {progress.eta:.0f} s left"
+    return text + f" (task {progress.task_id})"
+
+
+def error_title(error: NovitaUIError) -> str:
+    """The toast title for an error class."""
+    if isinstance(error, MissingAPIKeyError):
+        return "API key needed"
+    if isinstance(error, AuthenticationError):
+        return "API key rejected"
+    if isinstance(error, RateLimitError):
+        return "Rate limited"
+    if isinstance(error, TaskError):
+        return "Novita task failed"
+    if isinstance(error, InputError):
+        return "Cannot remove yet"
+    return "Novita failed"
+
+
+def user_message(error: NovitaUIError) -> str:
+    """What the user reads: the error's own sentence, plus a next step where it has none."""
+    text = str(error).strip()
+    if isinstance(error, TaskError) and "try" not in text.lower():
+        end = "" if text.endswith((".", "!", "?")) else "."
+        text += f"{end} Try again, or try the other Novita engine; quote the task id if you contact Novita."
+    return text
+
+
+def engine_note(label: str, user_key: str, server_key: bool) -> str:
+    """The hint under the engine choice (the page computes the same in JS as the user types)."""
+    if label == "Offline":
+        return "Runs on this server, no key needed. Paint over what should go (the prompt is not used)."
+    if not user_key.strip() and not server_key:
+        return f"**{label} needs a Novita API key:** paste yours in *Novita API key* below. {KEY_HELP}."
+    if label == "Novita Eraser":
+        return "Paint over what should go, describe it in the prompt (e.g. dog), or both."
+    return "Paint over what should go (the prompt is not used)."
+
+
+def painted_mask(layer_files: Sequence[str], size: tuple[int, int]) -> imaging.Array | None:
+    """The union of the editor's stroke layers at the canvas size, or None when nothing is painted."""
+    layers = []
+    for path in layer_files:
+        with Image.open(path) as image:
+            layers.append(np.asarray(image.convert("RGBA")))
+    if not layers:
+        return None
+    mask = imaging.mask_from_layers(layers, size)
+    return mask if mask.any() else None
+
+
+def make_preview(photo: imaging.Photo, size: tuple[int, int]) -> bytes:
+    """The working-canvas image: the photo at ``size``, JPEG (PNG when it has transparency)."""
+    rgb = imaging.resize(photo.rgb, size) if size != photo.size else photo.rgb
+    alpha = None
+    if photo.alpha is not None:
+        alpha = imaging.resize(photo.alpha, size) if size != photo.size else photo.alpha
+    return imaging.encode_output(rgb, "png" if alpha is not None else "jpeg", alpha=alpha)
+
+
+def result_preview(data: bytes, size: tuple[int, int]) -> bytes:
+    """The result at canvas size, for the after side of the slider and the history."""
+    rgb, alpha = imaging.decode_preview(data, max(size))
+    if (rgb.shape[1], rgb.shape[0]) != size:
+        rgb = imaging.resize(rgb, size)
+        alpha = None if alpha is None else imaging.resize(alpha, size)
+    return imaging.encode_output(rgb, "png" if alpha is not None else "jpeg", alpha=alpha)
+
+
+def read_optional(path: str | os.PathLike[str] | None) -> bytes | None:
+    """The file's bytes, or None when no file was given."""
+    return None if not path else Path(path).read_bytes()
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header."""
+    with Image.open(path) as image:
+        return image.size

@@ -1,0 +1,109 @@
+"""The page's own CSS and JavaScript: plain strings handed to Gradio by ``layout.py``; no project imports.
+
+The element ids they use (#editor, #photo-sink, #result-slider...) are the ones ``layout.py`` gives its
+components; the browser tests rely on them too.
+"""
+
+from __future__ import annotations
+
+import json
+
+CSS = """
+#editor { position: relative; }
+#editor.nu-loading::after {
+  content: "Loading photo…"; position: absolute; inset: 0; display: flex; align-items: center;
+  justify-content: center; background: rgba(255, 255, 255, .72); font-size: 1.1rem; font-weight: 600;
+  z-index: 50; pointer-events: none;
+}
+#remove { min-height: 3rem; font-size: 1.05rem; }
+#status { min-height: 2.5rem; }
+/* The status line already says what failed (and a toast too): Gradio's error badge would only cover it. */
+#status [data-testid="status-tracker"]:has(.error) { display: none; }
+#engine-note { font-size: .9rem; opacity: .85; }
+#results-title { margin-top: .5rem; }
+/* Gradio sizes gallery cells by min(columns, items): keep history thumbnails small however many there are. */
+#history .grid-container { grid-template-columns: repeat(auto-fill, minmax(110px, 150px)) !important; }
+#history .thumbnail-item { aspect-ratio: 4 / 3; }
+/* Phones: a shorter editor, so the photo fills it and the controls are one short scroll away. */
+@media (max-width: 640px) { #editor { height: 400px !important; } }
+"""
+
+# Routes a photo dropped on, chosen in, or pasted into the editor to #photo-sink, untouched (see the
+# package docstring, novita_ui/ui/__init__.py). Capture-phase listeners run before the editor's own,
+# which never see the file.
+PAGE_JS = """
+() => {
+  const MAX = %(max_bytes)d;
+  const editor = () => document.querySelector('#editor');
+  const setLoading = (on) => editor()?.classList.toggle('nu-loading', on);
+  function route(file) {
+    const sink = document.querySelector('input[data-testid="photo-sink-upload-button"]');
+    if (!sink || !file) return false;
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    sink.files = dt.files;
+    if (file.size <= MAX) setLoading(true);  // over the limit: Gradio's own message appears instead
+    sink.dispatchEvent(new Event('change', {bubbles: true}));
+    return true;
+  }
+  const inEditor = (node) => node instanceof Element && node.closest('#editor');
+  document.addEventListener('drop', (e) => {
+    if (!inEditor(e.target)) return;
+    const file = Array.from(e.dataTransfer?.files || [])[0];
+    if (!file) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    e.target.dispatchEvent(new DragEvent('dragleave', {bubbles: true}));
+    route(file);
+  }, true);
+  for (const type of ['input', 'change']) {
+    document.addEventListener(type, (e) => {
+      const input = e.target;
+      if (!(input instanceof HTMLInputElement) || input.type !== 'file' || !inEditor(input)) return;
+      e.stopImmediatePropagation();
+      if (type === 'change' && input.files && input.files[0]) route(input.files[0]);
+      if (type === 'change') input.value = '';
+    }, true);
+  }
+  document.addEventListener('paste', (e) => {
+    const t = e.target;
+    if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t?.isContentEditable) return;
+    const file = Array.from(e.clipboardData?.files || []).find((f) => f.type.startsWith('image/'));
+    if (file && route(file)) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
+  new MutationObserver(() => {
+    if (document.querySelector('[data-testid="toast-body"]')) setLoading(false);
+  }).observe(document.body, {childList: true, subtree: true});
+}
+"""
+
+# Remove, in the browser: read the editor once and route its stroke layers to the engine's queue.
+GATHER_JS = """
+(value, engine, novitaTicket, offlineTicket) => {
+  const layers = ((value && value.layers) || []).filter(Boolean);
+  const canvas = (value && value.background) || null;
+  const ticket = engine + '|' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+  return engine === 'Offline'
+    ? [layers, canvas, novitaTicket, ticket]
+    : [layers, canvas, ticket, offlineTicket];
+}
+"""
+
+LOADED_JS = "() => { document.querySelector('#editor')?.classList.remove('nu-loading'); }"
+PREPARING_JS = "() => 'Preparing the mask...'"
+# After a removal, bring the result into view when it is below the fold (phones, short windows).
+SHOW_RESULT_JS = """
+() => {
+  const el = document.querySelector('#result-slider');
+  const box = el?.getBoundingClientRect();
+  if (box && (box.top > window.innerHeight - 120 || box.bottom < 0)) el.scrollIntoView({behavior: 'smooth'});
+}
+"""
+
+
+def engine_note_js(without_key: dict[str, str], with_key: dict[str, str]) -> str:
+    """The engine hint, computed in the browser as the user types: each engine label's note, picked by
+    whether the API key field is filled in (the server's ``helpers.engine_note`` gives the same notes)."""
+    labels = json.dumps(without_key)
+    keyed = json.dumps(with_key)
+    return f"(engine, key) => ((key || '').trim() ? {keyed} : {labels})[engine] || ''"
