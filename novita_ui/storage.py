@@ -148,8 +148,6 @@ class ScratchSpace:
         self._last_prune = clock()
         self._lock = threading.Lock()
         self._kept: dict[str, set[str]] = {}  # session folder name -> its kept files
-        # A new frozenset on every change: readers in other threads iterate it while sessions come and go.
-        self.kept: frozenset[str] = frozenset()
 
     def folder(self, session: str) -> Path:
         """The session's folder, created on first use (its name is sanitised)."""
@@ -171,7 +169,6 @@ class ScratchSpace:
         with self._lock:
             if keep:
                 self._kept.setdefault(folder.parent.name, set()).add(os.path.abspath(path))
-                self._publish()
             else:
                 self._handoffs.append((self._clock(), path))
         return path
@@ -199,14 +196,16 @@ class ScratchSpace:
             except FileNotFoundError:
                 continue  # removed meanwhile by another thread
 
+    @property
+    def kept(self) -> frozenset[str]:
+        """A snapshot of the kept files' absolute paths, safe to iterate while sessions come and go."""
+        with self._lock:
+            return frozenset().union(*self._kept.values())
+
     def _remove(self, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         with self._lock:
-            if self._kept.pop(folder.name, None) is not None:
-                self._publish()
-
-    def _publish(self) -> None:
-        self.kept = frozenset().union(*self._kept.values())
+            self._kept.pop(folder.name, None)
 
     def _maybe_prune(self) -> None:
         now = self._clock()
@@ -219,4 +218,3 @@ class ScratchSpace:
         shutil.rmtree(self.root, ignore_errors=True)
         with self._lock:
             self._kept.clear()
-            self._publish()
