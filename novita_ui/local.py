@@ -112,19 +112,21 @@ def inpaint(
         cores = _blob_boxes(mask, context, grow=not telea)
         windows = [_window(core, reach, height, width) for core, reach in cores]
     limits = _LIMITS[method] if downscale else None
+
+    def fill(window: Box) -> None:
+        _fill_window(out, image, mask, window, _FILLERS[method], limits)
+
     workers = min(len(windows), workers or os.cpu_count() or 1)
     if workers == 1:
         for window in windows:
-            _fill_window(out, image, mask, window, _FILLERS[method], limits)
+            fill(window)
         return out
     # A pool per call, not one shared by all callers: two users' fills then share the cores evenly instead
     # of the second one queueing behind every window of the first.
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inpaint-window") as pool:
         # Biggest windows first, so the last one to finish is a small one.
         windows.sort(key=lambda box: (box[2] - box[0]) * (box[3] - box[1]), reverse=True)
-        for done in [pool.submit(_fill_window, out, image, mask, window, _FILLERS[method], limits)
-                     for window in windows]:
-            done.result()
+        list(pool.map(fill, windows))  # list(): re-raises a window's exception here
     return out
 
 
