@@ -237,6 +237,7 @@ def _remove(
     prompt: str = "",
     fmt: str = "png",
     api_key: str = "",
+    session: str = "s1",
 ) -> list[Any]:
     agen = app.run_removal(
         f"{engine}|t1",
@@ -250,7 +251,7 @@ def _remove(
         api_key,
         ws,
         [],
-        _request(),
+        _request(session),
         _no_progress,  # type: ignore[arg-type]  # a stand-in for gr.Progress
     )
     return asyncio.run(_drain(agen))
@@ -537,7 +538,7 @@ def test_cache_sweep_takes_hand_offs_but_never_an_open_tabs_files(fake_server, t
         _, ws, _, _ = asyncio.run(app.load_photo(str(photo), _request("tab-1")))
         layer = tmp_path / "layer_0.png"
         layer.write_bytes(_layer_png(ws.preview_size, (100, 100, 200, 200)))
-        outcome = _run_in_tab(app, ws, layer, "tab-1")
+        outcome = _remove(app, ws, layer, session="tab-1")[-1][5]
         shown = [ws.preview, outcome.file, outcome.after]
         block = next(b for b in demo.blocks.values() if isinstance(b, gr.DownloadButton))
         assert [block.move_resource_to_block_cache(str(p)) for p in shown] == [str(p) for p in shown]
@@ -558,14 +559,6 @@ def test_cache_sweep_takes_hand_offs_but_never_an_open_tabs_files(fake_server, t
         assert not any(p.exists() for p in shown) and not app.scratch.kept
     finally:
         demo.close()
-
-
-def _run_in_tab(app: App, ws: Workspace, layer: Path, session: str) -> Any:
-    agen = app.run_removal(
-        "Offline|t1", [str(layer)], str(ws.preview), None, "", "png", 0, False, "", ws, [],
-        _request(session), _no_progress,  # type: ignore[arg-type]
-    )
-    return asyncio.run(_drain(agen))[-1][5]
 
 
 def test_novita_requests_run_concurrently(keyed_server, fake, tmp_path):
