@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-requests-per-hour",
         type=int,
         metavar="N",
-        help="cap Novita requests made with the server's key",
+        help="cap the Novita requests made with the server's key: every POST attempt counts, retries included "
+        "(visitors' own keys are not counted)",
     )
     parser.add_argument(
         "--novita-concurrency",

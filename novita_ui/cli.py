@@ -84,12 +84,17 @@ class _ProgressPrinter:
         assert isinstance(progress, TaskProgress)
         if progress.status == "failed":
             return  # the error line that follows says it, with the reason
+        if progress.note:  # a retry, a failed check, a task created
+            self._print(progress.note)
+            return
         parts = [f"task {progress.task_id}: {progress.status}"]
         if progress.percent is not None and progress.status == "processing":
             parts.append(f"{progress.percent:.0f}%")
         if progress.eta and progress.status in ("queued", "processing"):
             parts.append(f"about {progress.eta:.0f} s left")
-        line = ", ".join(parts)
+        self._print(", ".join(parts))
+
+    def _print(self, line: str) -> None:
         if line != self._last:
             print(line, file=sys.stderr, flush=True)
             self._last = line

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 DEFAULT_BASE_URL = "https://api.novita.ai"
 
-ImageEncoding = Literal["data_uri", "base64"]
+ImageEncoding = Literal["auto", "data_uri", "base64"]
 
 
 def _env_float(env: Mapping[str, str], name: str) -> float | None:
@@ -43,8 +43,14 @@ class Settings:
     poll_deadline: float = 300.0
     poll_min_interval: float = 0.25
     poll_max_interval: float = 2.0
-    # How image-eraser receives images. Novita does not document it; public clients send data URIs.
-    eraser_image_encoding: ImageEncoding = "data_uri"
+    # On average at most this many polls per second over any task, whatever Novita's ETA says.
+    poll_rate: float = 1.0
+    # The longest wait after a failed poll (the task exists and is paid for: keep checking to the deadline).
+    poll_backoff_cap: float = 8.0
+    # How image-eraser receives images. Novita does not document it; public clients send data URIs. "auto":
+    # a data URI first and, if Novita calls the body or image format invalid, bare base64 once (remembered).
+    # "data_uri" or "base64" force one form.
+    eraser_image_encoding: ImageEncoding = "auto"
     # Attempts to download a result image from the object store.
     download_attempts: int = 4
 
@@ -75,8 +81,10 @@ class Settings:
         """Reject values that would make the client misbehave."""
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError("NOVITA_BASE_URL must start with http:// or https://")
-        if self.eraser_image_encoding not in ("data_uri", "base64"):
-            raise ValueError("eraser_image_encoding must be 'data_uri' or 'base64'")
+        if self.eraser_image_encoding not in ("auto", "data_uri", "base64"):
+            raise ValueError("NOVITA_ERASER_IMAGE_ENCODING must be 'auto', 'data_uri' or 'base64'")
+        if self.poll_rate <= 0:
+            raise ValueError("poll_rate must be positive")
         if self.max_attempts < 1 or self.download_attempts < 1:
             raise ValueError("attempt counts must be at least 1")
 

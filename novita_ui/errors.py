@@ -2,7 +2,8 @@
 
     NovitaUIError                     base; its message is safe to show a user (never holds the key)
     ├── InputError                    the user's image, mask, prompt or options cannot be used (CLI exit 2)
-    │   └── MissingAPIKeyError        a Novita engine was chosen but no key is configured anywhere
+    │   ├── MissingAPIKeyError        a Novita engine was chosen but no key is configured anywhere
+    │   └── BudgetExhaustedError      the server key's hourly budget is spent (--max-requests-per-hour)
     └── RemoteError                   the remote side failed (CLI exit 1)
         ├── APIStatusError            Novita answered with an error status
         │   ├── AuthenticationError   401 or 403: missing, wrong or unauthorised key
@@ -17,7 +18,7 @@
             ├── TaskTimeoutError      the task did not finish within the poll deadline
             └── ResultDownloadError   the task succeeded but its image could not be fetched or decoded
 
-httpx exceptions are mapped to these in exactly one place (client._send_once).
+httpx exceptions are mapped to these in exactly one place (client._transport_failure).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class InputError(NovitaUIError):
 
 class MissingAPIKeyError(InputError):
     """A Novita engine needs a key and none was given."""
+
+
+class BudgetExhaustedError(InputError):
+    """The server's own key has used its hourly request budget; the user can bring a key or wait."""
 
 
 class RemoteError(NovitaUIError):

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import imaging, local
-from .client import ImageResult, NovitaClient, ProgressCallback
+from .client import ImageResult, NovitaClient, ProgressCallback, SpendBudget
 from .config import Settings
 from .errors import InputError
 
@@ -42,6 +42,7 @@ class RemoveRequest:
     enterprise_plan: bool = False
     method: local.Method = local.DEFAULT_METHOD
     api_key: str | None = field(default=None, repr=False)
+    session: str | None = None  # who asked (a browser session); its first 8 characters go into log lines
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,13 @@ class Service:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
     async def remove(
-        self, request: RemoveRequest, on_progress: ProgressCallback | None = None
+        self,
+        request: RemoveRequest,
+        on_progress: ProgressCallback | None = None,
+        *,
+        budget: SpendBudget | None = None,
     ) -> RemoveResult:
-        """Clean one photo (see the module docstring)."""
+        """Clean one photo (see the module docstring); ``budget`` is charged for every POST attempt."""
         if request.engine not in ENGINES:
             raise InputError(f"Unknown engine {request.engine!r}: choose eraser, cleanup or local.")
         if request.output_format not in imaging.OUTPUT_FORMATS:
@@ -100,7 +105,7 @@ class Service:
         else:
             payload = await self._cpu(imaging.prepare_payload, photo, mask)
             downscaled = payload.downscaled
-            remote = await self._run_remote(request, payload, on_progress)
+            remote = await self._run_remote(request, payload, on_progress, budget)
             task_id = remote.task_id
             rgb = await self._cpu(_merge_remote, photo, remote.data, mask)
         engine_done = time.perf_counter()
@@ -122,7 +127,11 @@ class Service:
         )
 
     async def _run_remote(
-        self, request: RemoveRequest, payload: imaging.Payload, on_progress: ProgressCallback | None
+        self,
+        request: RemoveRequest,
+        payload: imaging.Payload,
+        on_progress: ProgressCallback | None,
+        budget: SpendBudget | None,
     ) -> ImageResult:
         if request.engine == "eraser":
             return await self.client.erase(
@@ -133,6 +142,8 @@ class Service:
                 output_format=request.output_format,
                 api_key=request.api_key,
                 on_progress=on_progress,
+                budget=budget,
+                session=request.session,
             )
         assert payload.mask is not None  # _prepare_inputs insists on a mask for cleanup
         return await self.client.cleanup(
@@ -141,6 +152,8 @@ class Service:
             output_format=request.output_format,
             enterprise_plan=request.enterprise_plan,
             api_key=request.api_key,
+            on_progress=on_progress,
+            budget=budget,
         )
 
 

@@ -38,6 +38,7 @@ def fast_settings(base_url: str, **overrides: object) -> Settings:
         "base_url": base_url,
         "poll_min_interval": 0.01,
         "poll_max_interval": 0.05,
+        "poll_rate": 1000.0,
         "backoff_base": 0.01,
         "max_retry_delay": 0.05,
         "poll_deadline": 10.0,

@@ -82,8 +82,8 @@ async def test_erase_sends_data_uris_polls_and_downloads_without_the_key(fake: F
     assert submit.headers["authorization"] == f"Bearer {TEST_KEY}"
     assert submit.json["image"] == "data:image/jpeg;base64," + base64.b64encode(IMAGE).decode()
     assert submit.json["mask"].startswith("data:image/png;base64,")
-    assert [p.status for p in seen] == ["queued", "processing", "processing", "succeeded"]
-    assert seen[1].percent is not None and 0 < seen[1].percent < 100
+    assert [p.status for p in seen] == ["created", "queued", "processing", "processing", "succeeded"]
+    assert seen[2].percent is not None and 0 < seen[2].percent < 100
     assert result.format == "PNG" and result.size == (W, H) and result.task_id == submit.extras["task_id"]
     assert tuple(decode(result.data)[1][20, 20]) == FILL
     store = fake.requests_to("/results/")
@@ -103,7 +103,7 @@ async def test_unknown_statuses_count_as_running(fake: FakeNovita) -> None:
     seen: list[TaskProgress] = []
     async with make_client(fast_settings(fake.url)) as client:
         await client.erase(IMAGE, mask=MASK, on_progress=seen.append)
-    assert [p.status for p in seen] == ["unknown"] * 3 + ["succeeded"]
+    assert [p.status for p in seen] == ["created"] + ["unknown"] * 3 + ["succeeded"]
 
 
 async def test_cleanup_sends_bare_base64_and_extra(fake: FakeNovita) -> None:
@@ -381,7 +381,7 @@ async def test_polling_uses_the_eta_to_poll_rarely_then_briskly(fake: FakeNovita
 
 
 def test_large_base64_fields_are_spliced_into_valid_json() -> None:
-    from novita_ui.client import Base64Field, _json_bytes
+    from novita_ui.wire import Base64Field, json_bytes as _json_bytes
 
     photo = bytes(range(256)) * 100
     body = {"image": Base64Field(photo, "data:image/jpeg;base64,"), "mask": Base64Field(b"\x89PNG"),

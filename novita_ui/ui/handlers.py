@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import logging
 import os
 import secrets
@@ -25,7 +26,7 @@ from gradio.utils import get_upload_folder as gradio_cache_folder
 from .. import imaging, storage
 from ..client import TaskProgress
 from ..config import Settings
-from ..errors import InputError, NovitaUIError
+from ..errors import BudgetExhaustedError, InputError, NovitaUIError
 from ..guard import SpendGuard
 from ..service import Engine, RemoveRequest, RemoveResult, Service, output_name
 from .helpers import (
@@ -84,17 +85,53 @@ class App:
 
     # -- the one way to run a removal (UI and API): spend guard, then the service
 
-    async def remove(self, request: RemoveRequest, on_progress: Any = None) -> RemoveResult:
-        """Run the service; a request on the server's key takes a slot of the hourly budget first."""
+    async def remove(
+        self, request: RemoveRequest, on_progress: Any = None, *, session: str = "", source_name: str = ""
+    ) -> RemoveResult:
+        """Run the service; on the server's key every POST attempt takes a slot of the hourly budget.
+
+        A Novita task that was created but ended without a result still gets a sidecar in --output-dir.
+        """
         counted = request.engine != "local" and not (request.api_key or "").strip() and self.has_server_key
-        if counted and not self.guard.try_acquire():
-            raise InputError(self.guard.refusal())
+        if counted and self.guard.seconds_until_free() > 0:  # refuse before decoding anything
+            raise BudgetExhaustedError(self.guard.refusal())
+        created: list[str] = []
+
+        def observe(progress: TaskProgress) -> None:
+            if progress.status == "created" and progress.task_id:
+                created.append(progress.task_id)
+            if on_progress is not None:
+                on_progress(progress)
+
+        request = dataclasses.replace(request, session=session or request.session)
         try:
-            return await self.service.remove(request, on_progress)
-        except InputError:
-            if counted:
-                self.guard.refund()  # rejected before anything reached Novita
+            return await self.service.remove(request, observe, budget=self.guard if counted else None)
+        except NovitaUIError as error:
+            if created:
+                await asyncio.to_thread(self._save_unfinished, request, created[-1], source_name, error)
             raise
+
+    def _save_unfinished(
+        self, request: RemoveRequest, task_id: str, source_name: str, error: Exception
+    ) -> None:
+        """A paid task without a result: note it in --output-dir, so it can be found in Novita's dashboard."""
+        if self.options.output_dir is None:
+            return
+        record = storage.result_record(
+            engine=request.engine,
+            output_format=request.output_format,
+            size=(0, 0),
+            source_name=source_name or None,
+            prompt=request.prompt,
+            task_id=task_id,
+            extra={"size": None, "status": "failed", "error": str(error)},
+        )
+        stem = Path(output_name(source_name, request.output_format)).stem
+        try:
+            path = storage.reserve_unique_path(self.options.output_dir, f"{stem}-unfinished.json")
+            storage.write_json_atomic(path, record)
+        except OSError as failure:
+            log.error("could not note task %s in %s: %s", task_id, self.options.output_dir, failure)
 
     def _save_copy(self, result: RemoveResult, name: str, source_name: str, prompt: str | None) -> str | None:
         """Save to --output-dir; returns a warning for the user when that failed (the result still shows)."""
@@ -302,7 +339,9 @@ class App:
             if engine == "local" and removal.prompt and (removal.mask is not None or removal.mask_file):
                 gr.Info("The Offline engine ignores the prompt: it removes what you painted.")
             events: asyncio.Queue[TaskProgress] = asyncio.Queue()
-            task = asyncio.create_task(self.remove(removal, on_progress=events.put_nowait))
+            task = asyncio.create_task(
+                self.remove(removal, on_progress=events.put_nowait, session=session, source_name=ws.name)
+            )
             first = "Removing offline..." if engine == "local" else f"Sending the photo to {label}..."
             progress(None, desc=first)
             yield _status(first)
@@ -378,7 +417,8 @@ class App:
                 output_format=fmt,
                 api_key=(api_key or "").strip() or None,
             )
-            result = await self.remove(removal)
+            session = (request.session_hash if request else None) or ""
+            result = await self.remove(removal, session=session, source_name=Path(image).name)
         except NovitaUIError as error:
             raise _refusal(user_message(error), error_title(error)) from None
         except Exception:

@@ -138,6 +138,8 @@ def canvas_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 def progress_text(progress: TaskProgress) -> str:
     """One status line for a running Novita task."""
+    if progress.note:
+        return progress.note
     if progress.status == "queued":
         text = "Queued at Novita"
     elif progress.status == "processing":

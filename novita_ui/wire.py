@@ -1,0 +1,153 @@
+"""The wire: request bodies with big base64 fields, and how answers and httpx failures become our errors.
+
+This is the only place that maps httpx exceptions to :mod:`novita_ui.errors`. Every string that came from
+upstream passes the call's :class:`~novita_ui.scrub.Scrubber` before it is put into a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    MalformedResponseError,
+    RateLimitError,
+    ServerError,
+)
+from .retry import Failure
+from .scrub import Scrubber
+
+KEY_HELP = "Create one at https://novita.ai/settings/key-management"
+DASHBOARD = "https://novita.ai/billing"
+MAYBE_BILLED = (
+    f"Novita may have received it and started a paid task: check your Novita dashboard ({DASHBOARD}) "
+    "before you try again."
+)
+
+
+def _error_fields(response: httpx.Response, scrub: Scrubber) -> tuple[str | None, str]:
+    """Novita's ``reason`` and ``message`` from an error body, scrubbed; tolerant of non-JSON bodies."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None, ""
+    if not isinstance(body, dict):
+        return None, ""
+    reason, message = body.get("reason"), body.get("message")
+    return (scrub(reason, limit=80) if reason else None), (scrub(message) if message else "")
+
+
+def status_failure(response: httpx.Response, scrub: Scrubber) -> Failure:
+    """The failure for an HTTP error answer from Novita (one function chooses the error class)."""
+    code = response.status_code
+    reason, message = _error_fields(response, scrub)
+    label = f"{code} {reason}" if reason else str(code)
+    after = response.headers.get("Retry-After")
+    error: APIStatusError
+    if code in (401, 403):
+        error = AuthenticationError(
+            f"Novita rejected the API key ({label}). Check that the key is correct and active. {KEY_HELP}",
+            status_code=code,
+            reason=reason,
+        )
+        return Failure(error, f"Novita rejected the key ({code})", status=code)
+    if code == 429:
+        error = RateLimitError(
+            f"Novita's rate limit was reached ({label}). Wait a minute, then try again.",
+            status_code=code,
+            reason=reason,
+        )
+        return Failure(error, f"Novita's rate limit was reached ({code})", status=code, retry_after=after)
+    if code >= 500:
+        error = ServerError(
+            f"Novita had a server problem ({label}). Try again in a few minutes.",
+            status_code=code,
+            reason=reason,
+        )
+        return Failure(error, f"Novita is busy ({code})", status=code, retry_after=after)
+    if reason == "BILLING_BALANCE_NOT_ENOUGH":
+        text = (
+            "Your Novita balance is too low for this request. Top up at https://novita.ai/billing and retry."
+        )
+    else:
+        text = f"Novita rejected the request ({label})" + (f": {message}" if message else "") + "."
+    return Failure(
+        BadRequestError(text, status_code=code, reason=reason), f"Novita refused ({label})", status=code
+    )
+
+
+def transport_failure(error: httpx.TransportError, method: str) -> Failure:
+    """Map httpx's transport errors to ours (the only place that does); ``sent`` when it may have arrived."""
+    if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        timeout = APITimeoutError("Could not reach Novita in time. Check your connection and try again.")
+        return Failure(timeout, "Could not reach Novita in time")
+    if isinstance(error, httpx.ConnectError):
+        refused = APIConnectionError("Could not reach Novita. Check your internet connection and try again.")
+        return Failure(refused, "Could not reach Novita")
+    posted = method == "POST"
+    if isinstance(error, httpx.TimeoutException):
+        text = (
+            "Novita did not answer in time after receiving the request. "
+            if posted
+            else ("Novita did not answer in time. It may be busy; try again in a minute.")
+        )
+        return Failure(
+            APITimeoutError(text + (MAYBE_BILLED if posted else "")),
+            "Novita did not answer in time",
+            sent=True,
+        )
+    text = (
+        "The connection to Novita broke after the request was sent. "
+        if posted
+        else ("The connection to Novita broke before it answered. Try again.")
+    )
+    return Failure(
+        APIConnectionError(text + (MAYBE_BILLED if posted else "")),
+        "The connection to Novita broke",
+        sent=True,
+    )
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | Failure:
+    """The JSON object a 2xx answer holds, or a failure when there is none."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        return body
+    error = MalformedResponseError("Novita sent an answer that could not be read. Try again.")
+    return Failure(error, "Novita's answer could not be read", sent=True)
+
+
+@dataclass(frozen=True)
+class Base64Field:
+    """A big JSON string field: ``prefix``, then ``data`` in base64 (see :func:`json_bytes`)."""
+
+    data: bytes
+    prefix: str = ""
+
+
+def json_bytes(body: dict[str, Any]) -> bytes:
+    """JSON for a body whose big fields are :class:`Base64Field`: their base64 goes into the output as the
+    bytes b64encode made, in one join. Base64 never needs escaping, so building str values and running
+    ``json.dumps`` over 8 MB (scan, escape check, str and bytes copies) would only cost time (~60 ms)."""
+    fields = {k: v for k, v in body.items() if isinstance(v, Base64Field)}
+    rest = json.dumps({k: v for k, v in body.items() if k not in fields}).encode()
+    if not fields:
+        return rest
+    parts: list[bytes] = []
+    for key, field in fields.items():
+        prefix = json.dumps(field.prefix).encode()  # quoted and escaped: safe whatever it holds
+        parts += [json.dumps(key).encode(), b":", prefix[:-1], base64.b64encode(field.data), b'",']
+    parts[-1] = b'"'
+    return b"".join([b"{", *parts, b"," if len(rest) > 2 else b"", rest[1:]])
