@@ -56,6 +56,11 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 
+def _no_request_lines(record: logging.LogRecord) -> bool:
+    """httpx logs every request's URL at INFO; a task-result URL holds an upstream-made task id (unscrubbed)."""
+    return record.levelno > logging.INFO
+
+
 class SpendBudget(Protocol):
     """Something that may refuse a paid request (``guard.SpendGuard``)."""
 
@@ -113,6 +118,7 @@ class NovitaClient:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
+        logging.getLogger("httpx").addFilter(_no_request_lines)  # added once: the same function each time
         self._sleep = sleep
         self._clock = clock
         self._rand = rand

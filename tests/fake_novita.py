@@ -23,7 +23,11 @@ Scripting API (thread-safe; read when a request arrives):
   ``Fault.html_502()``, ``Fault.drop_connection()``, ``Fault.delay(seconds)``; store only:
   ``Fault.expired()``, ``Fault.not_found()``, ``Fault.truncated(cut_connection=False)``;
   cleanup only: ``Fault.invalid_base64()``. ``http_date(s)`` makes an HTTP-date ``Retry-After``.
-* ``task_plan = TaskPlan(...)``: how tasks created from now on answer polls (default: done at once).
+  ``Fault.echo_auth(code)`` answers an error whose ``reason`` and ``message`` quote the request's
+  ``Authorization`` header back (as a careless upstream or proxy might).
+* ``task_plan = TaskPlan(...)``: how tasks created from now on answer polls (default: done at once);
+  it can also pin the eta, send numbers as strings, succeed without images, or quote the
+  ``Authorization`` header in the task id and in a failed task's reason.
 * ``eraser_image_forms``: which encodings the eraser accepts (default both "data_uri" and "base64").
 * ``requests``, ``requests_to(prefix)``, ``keys_seen``, ``tasks``: what arrived. ``clear()``
   forgets the requests; ``reset()`` forgets everything (faults, plan, latency, tasks too).
@@ -138,6 +142,11 @@ class Fault:
         return cls("drop_connection")
 
     @classmethod
+    def echo_auth(cls, code: int = 400) -> Fault:
+        """An error answer whose ``reason`` and ``message`` quote the ``Authorization`` header it got."""
+        return cls("echo_auth", code=code)
+
+    @classmethod
     def delay(cls, seconds: float) -> Fault:
         """Answer normally after ``seconds`` (on top of ``latency``): for read-timeout tests."""
         return cls("delay", seconds=seconds)
@@ -191,6 +200,10 @@ class TaskPlan:
     duration: float | None = None
     unknown_status_polls: int = 0
     image_url_ttl: int | str = 3600  # Novita's examples sometimes send it as a string
+    fixed_eta: int | None = None  # while running, always report this eta (a stuck estimate)
+    numbers_as_strings: bool = False  # eta, progress_percent, image_url_ttl sent as "1", "50", "3600"
+    no_images: bool = False  # SUCCEED with an empty ``images`` list
+    echo_authorization: bool = False  # the task id and a FAILED reason quote the Authorization header
 
     def state(self, poll: int, elapsed: float) -> tuple[str, int, int]:
         """(status, eta seconds, progress percent) of the 0-based ``poll``, ``elapsed`` s after submit."""
@@ -624,6 +637,9 @@ class FakeNovita:
         fault = self._take_fault(endpoint)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
+        elif fault is not None and fault.kind == "echo_auth":
+            quoted = rec.headers.get("authorization", "")
+            return _error_reply(fault.code, f"BAD_HEADER {quoted}", f"rejected Authorization: {quoted}")
         elif fault is not None and fault.kind != "truncated":
             return _fault_reply(fault, endpoint)
         reply = self._answer(endpoint, rec)
@@ -668,6 +684,8 @@ class FakeNovita:
         )
         rec.extras["prompt"] = prompt
         token, task_id = uuid.uuid4().hex, str(uuid.uuid4())
+        if self.task_plan.echo_authorization:
+            task_id += "-" + rec.headers.get("authorization", "")
         result = render_result(sub.image, sub.mask, sub.fmt)
         url = f"{self.store_url}/results/{token}.{sub.fmt}"
         task = Task(task_id, self.task_plan, time.monotonic(), url, sub.fmt, result)
@@ -685,10 +703,15 @@ class FakeNovita:
                 raise ApiError(404, "TASK_NOT_FOUND", f"task {task_id!r} not found")
             task.polls += 1
             poll = task.polls - 1
-        status, eta, progress = task.plan.state(poll, time.monotonic() - task.created)
-        reason = task.plan.fail_reason if status == FAILED else ""
+        plan = task.plan
+        status, eta, progress = plan.state(poll, time.monotonic() - task.created)
+        if plan.fixed_eta is not None and status in (QUEUED, PROCESSING):
+            eta = plan.fixed_eta
+        reason = plan.fail_reason if status == FAILED else ""
+        if reason and plan.echo_authorization:
+            reason = f"{reason} (request had Authorization: {rec.headers.get('authorization', '')})"
         images = []
-        if status == SUCCEED:
+        if status == SUCCEED and not plan.no_images:
             images = [
                 {
                     "image_url": task.image_url,
@@ -702,9 +725,12 @@ class FakeNovita:
             "status": status,
             "reason": reason,
             "task_type": "IMAGE_ERASER",
-            "eta": eta,
-            "progress_percent": progress,
+            "eta": str(eta) if plan.numbers_as_strings else eta,
+            "progress_percent": str(progress) if plan.numbers_as_strings else progress,
         }
+        if plan.numbers_as_strings:
+            for image in images:
+                image["image_url_ttl"] = str(image["image_url_ttl"])
         return _json_reply(200, {"task": info, "images": images, "videos": [], "audios": [], "extra": {}})
 
     def _cleanup(self, rec: RecordedRequest) -> _Reply:

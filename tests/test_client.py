@@ -381,7 +381,8 @@ async def test_polling_uses_the_eta_to_poll_rarely_then_briskly(fake: FakeNovita
 
 
 def test_large_base64_fields_are_spliced_into_valid_json() -> None:
-    from novita_ui.wire import Base64Field, json_bytes as _json_bytes
+    from novita_ui.wire import Base64Field
+    from novita_ui.wire import json_bytes as _json_bytes
 
     photo = bytes(range(256)) * 100
     body = {"image": Base64Field(photo, "data:image/jpeg;base64,"), "mask": Base64Field(b"\x89PNG"),
@@ -398,3 +399,49 @@ def test_settings_repr_hides_the_key() -> None:
     settings = Settings.load(env={"NOVITA_API_KEY": "sk_secret_canary"})
     assert settings.api_key == "sk_secret_canary"
     assert "sk_secret_canary" not in repr(settings)
+
+
+# ---- the scrubber and the retry decision ------------------------------------------------------------------
+
+SECRET = "sk_live_0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"Authorization: Bearer {SECRET}", "Authorization: Bearer ***"),
+        (f"key={SECRET}&x=1", "key=***&x=1"),
+        (f"task-{SECRET.upper()}-7", "task-***-7"),  # case does not hide it
+        (f"part {SECRET[3:11]} only", "part *** only"),  # any 8 characters of it
+        (f"short {SECRET[3:10]} run", f"short {SECRET[3:10]} run"),  # 7 are too common to mask
+        ("INVALID_API_KEY", "INVALID_API_KEY"),
+    ],
+)
+def test_the_scrubber_hides_any_8_character_run_of_a_key(text: str, expected: str) -> None:
+    from novita_ui.scrub import Scrubber
+
+    assert Scrubber([SECRET, None, ""])(text) == expected
+
+
+def test_the_scrubber_cuts_long_upstream_text() -> None:
+    from novita_ui.scrub import Scrubber
+
+    assert Scrubber([SECRET])("x" * 5000 + SECRET, limit=100) == "x" * 99 + "…"
+
+
+@pytest.mark.parametrize(
+    ("method", "failure", "retry"),
+    [
+        ("POST", {"status": 503}, True),
+        ("POST", {"status": 429}, True),
+        ("POST", {"status": 400}, False),
+        ("POST", {"sent": False}, True),  # could not connect: nothing reached Novita
+        ("POST", {"sent": True}, False),  # read timeout, dropped: a task may exist
+        ("GET", {"sent": True}, True),
+        ("GET", {"status": 404}, False),
+    ],
+)
+def test_the_retry_decision(method: str, failure: dict[str, object], retry: bool) -> None:
+    from novita_ui.retry import Failure, should_retry
+
+    assert should_retry(method, Failure(errors.RemoteError("x"), "x", **failure)) is retry  # type: ignore[arg-type]  # table values

@@ -5,16 +5,22 @@ error within the deadline; the CLI exits 1 with one clear line. The outcome tabl
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from novita_ui import client as client_module
 from novita_ui import errors
 from novita_ui.cli import main
+from novita_ui.client import ImageResult, NovitaClient, TaskProgress
 from novita_ui.config import Settings
 from novita_ui.service import RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
@@ -249,3 +255,230 @@ async def _remove(settings: Settings, case: Case) -> tuple[Exception | None, Rem
 def _fast_load(settings: object) -> Callable[..., object]:
     """Settings.load for the CLI: the same short timeouts as the service run (the env gives key and URL)."""
     return lambda *args, **kwargs: settings
+
+
+# ---- the real service's unknowns (issue 12) --------------------------------------------------------------
+
+ERASER = "/v3/async/image-eraser"
+POLLS = "/v3/async/task-result"
+MASK_PNG = encode(MASK, "PNG")
+
+
+class VirtualTime:
+    """A clock that moves only when the client sleeps: pacing is checked exactly, without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def _real_settings(fake: FakeNovita, **overrides: object) -> Settings:
+    """The shipped defaults (pacing, deadline, back-off), pointed at the fake."""
+    return Settings.load(env={}, api_key=TEST_KEY, base_url=fake.url, **overrides)
+
+
+async def _erase(
+    settings: Settings, time_: VirtualTime | None = None, **kwargs: Any
+) -> tuple[ImageResult | Exception, list[TaskProgress]]:
+    """One eraser call; returns its result (or error) and every progress event."""
+    seen: list[TaskProgress] = []
+    time_ = time_ or VirtualTime()
+    async with NovitaClient(settings, sleep=time_.sleep, clock=time_.clock, rand=lambda: 0.5) as client:
+        try:
+            return await client.erase(IMAGE, mask=MASK_PNG, on_progress=seen.append, **kwargs), seen
+        except errors.NovitaUIError as error:
+            return error, seen
+
+
+@pytest.fixture
+def fresh_encoding_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a new process would: no eraser encoding learned yet."""
+    monkeypatch.setattr(client_module, "_learned_forms", {})
+
+
+async def test_an_eraser_that_takes_only_bare_base64_gets_it_once_and_then_always(
+    fake: FakeNovita, fresh_encoding_memory: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.eraser_image_forms = {"base64"}
+    caplog.set_level(logging.INFO, logger="novita_ui")
+    settings = fast_settings(fake.url)
+    first, _ = await _erase(settings)
+    second, _ = await _erase(settings)
+    assert isinstance(first, ImageResult) and isinstance(second, ImageResult)
+    assert [r.image_form for r in fake.requests_to(ERASER)] == ["data_uri", "base64", "base64"]
+    assert len(fake.tasks) == 2  # one task per removal: the refused submit created none
+    assert caplog.text.count("sending base64 from now on") == 1
+
+
+async def test_a_forced_encoding_is_never_switched(fake: FakeNovita, fresh_encoding_memory: None) -> None:
+    fake.eraser_image_forms = {"base64"}
+    outcome, _ = await _erase(fast_settings(fake.url, eraser_image_encoding="data_uri"))
+    assert isinstance(outcome, errors.BadRequestError) and "INVALID_IMAGE_FORMAT" in str(outcome)
+    assert len(fake.requests_to(ERASER)) == 1
+
+
+async def test_a_stuck_eta_is_polled_at_most_once_a_second(fake: FakeNovita) -> None:
+    fake.task_plan = TaskPlan(processing_polls=30, fixed_eta=1)
+    time_ = VirtualTime()
+    result, _ = await _erase(_real_settings(fake), time_)
+    assert isinstance(result, ImageResult)
+    polls = len(fake.requests_to(POLLS))
+    assert polls == 31
+    assert polls / time_.now <= 1.0, f"{polls} polls in {time_.now:.1f} s"
+    assert time_.sleeps[0] <= 0.25  # the first poll still goes early, for fast tasks
+
+
+async def test_an_outage_of_task_result_keeps_polling_the_paid_task(fake: FakeNovita) -> None:
+    outage = [Fault.status(500, reason="GET_RESULT_FAILED"), Fault.html_502(), Fault.drop_connection()] * 2
+    fake.fail_next("task", *outage)
+    result, seen = await _erase(_real_settings(fake))
+    assert isinstance(result, ImageResult) and result.size == (96, 64)
+    assert len(fake.tasks) == 1 and len(fake.requests_to(POLLS)) == 7
+    task_id = result.task_id or ""
+    notes = [p.note for p in seen if p.status == "retrying"]
+    assert len(notes) == 6 and all(note and task_id in note for note in notes)
+    assert "Novita is busy (500)" in (notes[0] or "")
+
+
+async def test_an_outage_past_the_deadline_is_a_timeout_naming_the_task(fake: FakeNovita) -> None:
+    fake.fail_next("task", *[Fault.status(503)] * 200)
+    time_ = VirtualTime()
+    outcome, _ = await _erase(_real_settings(fake, poll_deadline=60.0), time_)
+    assert isinstance(outcome, errors.TaskTimeoutError)
+    task_id = next(iter(fake.tasks))
+    assert task_id in str(outcome) and "503" in str(outcome) and "dashboard" in str(outcome)
+    assert 60.0 <= time_.now <= 70.0
+
+
+async def test_every_message_after_the_task_exists_names_it(fake: FakeNovita) -> None:
+    fake.fail_next("task", Fault.status(403, reason="INVALID_API_KEY"))  # the key was revoked meanwhile
+    outcome, _ = await _erase(fast_settings(fake.url))
+    assert isinstance(outcome, errors.AuthenticationError)
+    assert next(iter(fake.tasks)) in str(outcome)
+
+
+async def test_a_read_timeout_on_submit_says_a_task_may_exist_and_where_to_look(fake: FakeNovita) -> None:
+    fake.fail_next("eraser", Fault.delay(1.5))
+    outcome, _ = await _erase(fast_settings(fake.url, read_timeout=0.3))
+    assert isinstance(outcome, errors.APITimeoutError)
+    assert "paid task" in str(outcome) and "https://novita.ai/" in str(outcome)
+    assert len(fake.requests_to(ERASER)) == 1  # never resent: it may have created a task
+
+
+async def test_numbers_as_strings_are_read(fake: FakeNovita) -> None:
+    fake.task_plan = TaskPlan(processing_polls=2, numbers_as_strings=True)
+    result, seen = await _erase(fast_settings(fake.url))
+    assert isinstance(result, ImageResult)
+    assert [p.percent for p in seen if p.status == "processing"] == [33.0, 66.0]
+    assert [p.eta for p in seen if p.status == "processing"] == [2.0, 1.0]
+
+
+async def test_success_without_images_is_a_clear_message_naming_the_task(fake: FakeNovita) -> None:
+    fake.task_plan = TaskPlan(no_images=True)
+    outcome, _ = await _erase(fast_settings(fake.url))
+    assert isinstance(outcome, errors.ResultDownloadError)
+    assert next(iter(fake.tasks)) in str(outcome) and "no image" in str(outcome)
+
+
+ECHOES = {
+    "reason of a 400": lambda fake: fake.fail_next("eraser", Fault.echo_auth(400)),
+    "reason of every 503": lambda fake: fake.fail_next("eraser", *[Fault.echo_auth(503)] * 4),
+    "failed task's reason": _plan(TaskPlan(fail_reason="moderation", echo_authorization=True)),
+    "task id": _plan(TaskPlan(echo_authorization=True)),
+    "task id of a failed task": _plan(TaskPlan(fail_reason="x", echo_authorization=True)),
+}
+
+
+@pytest.mark.parametrize("echo", ECHOES, ids=list(ECHOES))
+async def test_an_echoed_key_reaches_no_message_log_or_progress(
+    fake: FakeNovita, echo: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ECHOES[echo](fake)
+    caplog.set_level(logging.DEBUG)
+    outcome, seen = await _erase(fast_settings(fake.url))
+    shown = [str(outcome), caplog.text, *(repr(p) for p in seen)]
+    if isinstance(outcome, ImageResult):
+        shown.append(str(outcome.task_id))
+    if isinstance(outcome, errors.TaskError):
+        shown.append(outcome.task_id)
+    assert not any("test_key" in text for text in shown)  # 8 characters of the key are enough to hide
+    assert any("***" in text for text in shown)
+
+
+async def test_retries_are_told_through_the_progress_callback(fake: FakeNovita) -> None:
+    fake.fail_next("eraser", Fault.status(503))
+    result, seen = await _erase(_real_settings(fake))
+    assert isinstance(result, ImageResult)
+    assert seen[0].status == "retrying" and seen[0].task_id is None
+    assert re.fullmatch(r"Novita is busy \(503\); trying again in 0\.4 s, attempt 2 of 4", seen[0].note or "")
+
+
+def test_retries_are_shown_by_the_cli_and_the_web_app(
+    fake: FakeNovita, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from novita_ui.ui.helpers import progress_text
+
+    fake.fail_next("cleanup", Fault.status(503))
+    monkeypatch.setattr("novita_ui.config.Settings.load", _fast_load(fast_settings(fake.url)))
+    image, mask, out = tmp_path / "in.jpg", tmp_path / "mask.png", tmp_path / "out.png"
+    image.write_bytes(IMAGE)
+    mask.write_bytes(MASK_PNG)
+    assert main(["cleanup", str(image), "--mask", str(mask), "--output", str(out)]) == 0
+    busy = r"^Novita is busy \(503\); trying again in .+, attempt 2 of 4$"
+    assert re.search(busy, capsys.readouterr().err, re.M)
+    note = "Novita is busy (503); trying again in 2 s, attempt 2 of 4"
+    assert progress_text(TaskProgress(None, "retrying", note=note)) == note
+
+
+# ---- what a paid request leaves behind (issue 13, findings 4 and 5) ---------------------------------------
+
+
+def _app(fake: FakeNovita, tmp_path: Path, **options: Any) -> Any:
+    from novita_ui.ui import App, Options
+
+    return App(fast_settings(fake.url), Options(scratch_dir=tmp_path / "scratch", **options))
+
+
+async def test_the_spend_cap_counts_every_post_attempt(fake: FakeNovita, tmp_path: Path) -> None:
+    fake.fail_next("cleanup", *[Fault.status(503)] * 12)
+    app = _app(fake, tmp_path, max_requests_per_hour=3)
+    request = RemoveRequest(engine="cleanup", image=IMAGE, mask=MASK)
+    outcomes = []
+    for _ in range(3):
+        with pytest.raises(errors.NovitaUIError) as caught:
+            await app.remove(request)
+        outcomes.append(caught.value)
+    await app.aclose()
+    assert len(fake.requests_to("/v3/cleanup")) == 3  # 3 attempts on the server's key, not 3 removals
+    assert isinstance(outcomes[0], errors.BudgetExhaustedError)  # the 4th attempt was refused
+    assert all("3 requests per hour" in str(error) for error in outcomes[1:])
+
+
+@pytest.mark.parametrize("plan", [TaskPlan(fail_reason="moderation"), TaskPlan(never_finish=True)])
+async def test_a_paid_task_is_logged_when_created_and_kept_in_the_sidecar_when_it_ends_badly(
+    fake: FakeNovita, tmp_path: Path, caplog: pytest.LogCaptureFixture, plan: TaskPlan
+) -> None:
+    fake.task_plan = plan
+    caplog.set_level(logging.INFO, logger="novita_ui")
+    app = _app(fake, tmp_path, output_dir=tmp_path / "out")
+    app.service.client.settings = fast_settings(fake.url, poll_deadline=0.3)
+    request = RemoveRequest(engine="eraser", image=IMAGE, mask=MASK)
+    with pytest.raises(errors.TaskError):
+        await app.remove(request, session="abcdef0123456789", source_name="holiday.jpg")
+    await app.aclose()
+    task_id = next(iter(fake.tasks))
+    assert f"novita task {task_id} created (engine eraser, session abcdef01)" in caplog.text
+    assert TEST_KEY not in caplog.text and "abcdef0123456789" not in caplog.text
+    sidecars = list((tmp_path / "out").glob("*.json"))
+    assert [p.name for p in sidecars] == ["holiday-cleaned-unfinished.json"]
+    record = json.loads(sidecars[0].read_text())
+    assert record["task_id"] == task_id and record["status"] == "failed" and task_id in record["error"]
+    assert TEST_KEY not in sidecars[0].read_text()

@@ -21,7 +21,7 @@ from PIL import Image
 from novita_ui import storage
 from novita_ui.client import TaskProgress
 from novita_ui.config import Settings
-from novita_ui.errors import InputError, TaskFailedError
+from novita_ui.errors import BudgetExhaustedError, InputError, TaskFailedError
 from novita_ui.guard import SpendGuard
 from novita_ui.service import RemoveRequest
 from novita_ui.ui import (
@@ -399,8 +399,10 @@ def test_spend_guard_counts_server_key_requests_only(tmp_path: Path, monkeypatch
     app = App(settings, Options(max_requests_per_hour=1, scratch_dir=tmp_path))
     calls: list[str | None] = []
 
-    async def fake_remove(request: RemoveRequest, on_progress: Any = None) -> Any:
+    async def fake_remove(request: RemoveRequest, on_progress: Any = None, *, budget: Any = None) -> Any:
         calls.append(request.api_key)
+        if budget is not None and not budget.try_acquire():  # what the client does before each POST
+            raise BudgetExhaustedError(budget.refusal())
         return "ok"
 
     monkeypatch.setattr(app.service, "remove", fake_remove)  # count calls, no network
