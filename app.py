@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-requests-per-hour",
         type=int,
         metavar="N",
-        help="cap the Novita requests made with the server's key: every POST attempt counts, retries included "
-        "(visitors' own keys are not counted)",
+        help="cap the Novita requests made with the server's key: every POST attempt counts, retries "
+        "included (visitors' own keys are not counted)",
     )
     parser.add_argument(
         "--novita-concurrency",

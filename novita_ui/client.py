@@ -57,7 +57,7 @@ Clock = Callable[[], float]
 
 
 def _no_request_lines(record: logging.LogRecord) -> bool:
-    """httpx logs every request's URL at INFO; a task-result URL holds an upstream-made task id (unscrubbed)."""
+    """httpx logs each request's URL at INFO, and a task-result URL holds an upstream-made task id."""
     return record.levelno > logging.INFO
 
 

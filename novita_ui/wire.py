@@ -93,28 +93,15 @@ def transport_failure(error: httpx.TransportError, method: str) -> Failure:
     if isinstance(error, httpx.ConnectError):
         refused = APIConnectionError("Could not reach Novita. Check your internet connection and try again.")
         return Failure(refused, "Could not reach Novita")
-    posted = method == "POST"
-    if isinstance(error, httpx.TimeoutException):
-        text = (
-            "Novita did not answer in time after receiving the request. "
-            if posted
-            else ("Novita did not answer in time. It may be busy; try again in a minute.")
-        )
-        return Failure(
-            APITimeoutError(text + (MAYBE_BILLED if posted else "")),
-            "Novita did not answer in time",
-            sent=True,
-        )
-    text = (
-        "The connection to Novita broke after the request was sent. "
-        if posted
-        else ("The connection to Novita broke before it answered. Try again.")
-    )
-    return Failure(
-        APIConnectionError(text + (MAYBE_BILLED if posted else "")),
-        "The connection to Novita broke",
-        sent=True,
-    )
+    # The request went out (or part of it): a POST may have created a paid task, so say where to look.
+    timed_out = isinstance(error, httpx.TimeoutException)
+    cls = APITimeoutError if timed_out else APIConnectionError
+    summary = "Novita did not answer in time" if timed_out else "The connection to Novita broke"
+    if method == "POST":
+        text = f"{summary} after the request was sent. {MAYBE_BILLED}"
+    else:
+        text = f"{summary}. It may be busy; try again in a minute."
+    return Failure(cls(text), summary, sent=True)
 
 
 def json_object(response: httpx.Response) -> dict[str, Any] | Failure:

@@ -26,6 +26,7 @@ from novita_ui.service import RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
 from tests.fake_novita import TEST_KEY, FakeNovita, Fault, TaskPlan, http_date
 from tests.images import box_mask, encode, photo_like
+from tests.test_batch import FakeClock
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output" / "fault-matrix.md"
 IMAGE = encode(photo_like(96, 64))
@@ -264,20 +265,12 @@ POLLS = "/v3/async/task-result"
 MASK_PNG = encode(MASK, "PNG")
 
 
-class VirtualTime:
+class VirtualTime(FakeClock):
     """A clock that moves only when the client sleeps: pacing is checked exactly, without waiting for it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def _real_settings(fake: FakeNovita, **overrides: object) -> Settings:
@@ -291,7 +284,7 @@ async def _erase(
     """One eraser call; returns its result (or error) and every progress event."""
     seen: list[TaskProgress] = []
     time_ = time_ or VirtualTime()
-    async with NovitaClient(settings, sleep=time_.sleep, clock=time_.clock, rand=lambda: 0.5) as client:
+    async with NovitaClient(settings, sleep=time_.sleep, clock=time_, rand=lambda: 0.5) as client:
         try:
             return await client.erase(IMAGE, mask=MASK_PNG, on_progress=seen.append, **kwargs), seen
         except errors.NovitaUIError as error:

@@ -382,7 +382,7 @@ def test_an_unexpected_failure_is_generic_and_logged_without_the_key(
     photo.write_bytes(encode(photo_like(64, 48)))
     _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
 
-    async def boom(request: RemoveRequest, on_progress: Any = None) -> Any:
+    async def boom(request: RemoveRequest, on_progress: Any = None, **_: Any) -> Any:
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(keyless_app.service, "remove", boom)
