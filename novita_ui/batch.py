@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 # How mask files are commonly named after their photo; an exact stem always wins over these.
 MASK_SUFFIXES = ("_mask", "-mask", ".mask", " mask")
-_SOURCE_FORMATS: dict[str, OutputFormat] = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 CLEANUP_DEFAULT_RATE = 10 / 60  # Novita's documented default for cleanup: 10 images a minute
 NOVITA_DEFAULT_CONCURRENCY = 4
 REPORT_FIELDS = ("file", "mask", "status", "engine", "seconds", "task_id", "error", "output")
@@ -187,16 +186,17 @@ def _sources_and_masks(options: BatchOptions) -> tuple[list[Path], dict[str, Pat
 
 def plan_batch(options: BatchOptions, engine: Engine) -> list[Job]:
     """Pair images with masks and outputs; raises InputError for usage problems (CLI exit 2)."""
+    from .normalise import format_for_path, mask_or_prompt_problem, text_or_none
     from .service import output_name
 
     images, masks = _sources_and_masks(options)
     if not images:
         raise InputError(f"no images in {options.input_dir} (JPEG, PNG, WebP, BMP, TIFF or GIF).")
-    prompt_only = engine == "eraser" and bool((options.prompt or "").strip())
+    prompt_only = mask_or_prompt_problem(engine, False, text_or_none(options.prompt)) is None
     jobs: list[Job] = []
     taken: dict[str, str] = {}
     for source in images:
-        fmt = options.format or _SOURCE_FORMATS.get(source.suffix.lower(), "png")
+        fmt = options.format or format_for_path(source, "png")
         output = options.output_dir / output_name(source.name, fmt)
         mask = options.mask if masks is None else match_mask(source.stem, masks)
         problem = None
@@ -211,11 +211,13 @@ def plan_batch(options: BatchOptions, engine: Engine) -> list[Job]:
 
 def _check_options(options: BatchOptions, engine: Engine, settings: Settings) -> None:
     """Usage problems that concern the whole batch, found before any work starts."""
-    prompt = (options.prompt or "").strip()
+    from .normalise import mask_or_prompt_problem, text_or_none
+
+    prompt = text_or_none(options.prompt)
     if prompt and engine != "eraser":
         hint = " Set NOVITA_API_KEY to use it." if not settings.api_key else ""
         raise InputError(f"--prompt works only with the Novita eraser (engine: {engine}).{hint}")
-    if options.mask is None and not prompt:
+    if mask_or_prompt_problem(engine, options.mask is not None, prompt):
         raise InputError("give --mask (a mask file or a folder of masks), or --prompt with the eraser.")
     if options.mask is not None and not options.mask.exists():
         raise InputError(f"mask {options.mask} not found.")
@@ -257,10 +259,19 @@ class _Run:
     fatal: str | None = None  # set once the key is rejected: nothing else can succeed
 
 
-async def _clean_one(run: _Run, job: Job) -> str | None:
-    """Read, clean and write one image; returns Novita's task id, if any."""
+async def _clean_one(run: _Run, job: Job, outcome: Outcome) -> str | None:
+    """Read, clean and write one image; returns Novita's task id, if any.
+
+    A task's id goes into ``outcome`` the moment Novita creates it, so the report names a paid task even when
+    it fails or times out later.
+    """
+    from .client import TaskProgress
     from .service import RemoveRequest
     from .storage import write_atomic
+
+    def note_task(progress: TaskProgress) -> None:
+        if progress.status == "created" and progress.task_id:
+            outcome.task_id = progress.task_id
 
     image = await asyncio.to_thread(job.source.read_bytes)
     mask = run.shared_mask
@@ -274,7 +285,7 @@ async def _clean_one(run: _Run, job: Job) -> str | None:
         output_format=job.format,
         grow=run.options.grow,
     )
-    result = await run.service.remove(request)
+    result = await run.service.remove(request, note_task)
     await asyncio.to_thread(write_atomic, job.output, result.data)
     return result.task_id
 
@@ -294,9 +305,11 @@ async def _process(run: _Run, job: Job, outcome: Outcome) -> None:
                 return
         started = time.perf_counter()
         try:
-            task_id = await _clean_one(run, job)
+            task_id = await _clean_one(run, job, outcome)
         except (InputError, RemoteError) as error:
-            outcome.fail(str(error)).task_id = error.task_id if isinstance(error, TaskError) else ""
+            outcome.fail(str(error))
+            if isinstance(error, TaskError):
+                outcome.task_id = error.task_id
             billing = isinstance(error, BadRequestError) and error.reason == "BILLING_BALANCE_NOT_ENOUGH"
             if isinstance(error, AuthenticationError) or billing:
                 run.fatal = f"not run: {error}"

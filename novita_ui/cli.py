@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TextIO
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE = 0, 1, 2
-_SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 
 
 def _add_common(parser: argparse.ArgumentParser, *, mask_required: bool) -> None:
@@ -65,13 +64,6 @@ def _fail(message: str, code: int, stream: TextIO | None = None) -> int:
     return code
 
 
-def _output_format(args: argparse.Namespace) -> str:
-    if args.format:
-        return str(args.format)
-    guessed = _SUFFIX_FORMATS.get(args.output.suffix.lower())
-    return guessed or ("png" if args.command == "cleanup" else "jpeg")
-
-
 class _ProgressPrinter:
     """Task progress on stderr, one line per change."""
 
@@ -102,20 +94,23 @@ class _ProgressPrinter:
 
 async def _run_single(args: argparse.Namespace) -> int:
     from .config import Settings
+    from .imaging import OutputFormat
+    from .normalise import format_for_path
     from .service import RemoveRequest, Service
     from .storage import write_atomic
 
     image = _read(args.image, "image")
     mask = _read(args.mask, "mask") if args.mask else None
-    request = RemoveRequest(
-        engine={"erase": "eraser", "cleanup": "cleanup", "local": "local"}[args.command],  # type: ignore[arg-type]  # argparse limits the choices
+    default_format: OutputFormat = "png" if args.command == "cleanup" else "jpeg"
+    request = RemoveRequest.from_raw(
+        engine={"erase": "eraser", "cleanup": "cleanup", "local": "local"}[args.command],
         image=image,
         mask_file=mask,
         prompt=getattr(args, "prompt", None),
-        output_format=_output_format(args),  # type: ignore[arg-type]  # checked by Service.remove
-        grow=max(0, args.grow),
+        output_format=args.format or format_for_path(args.output, default_format),
+        grow=args.grow,
         enterprise_plan=getattr(args, "enterprise_plan", False),
-        **({"method": args.method} if getattr(args, "method", None) else {}),
+        method=getattr(args, "method", None),
     )
     service = Service(Settings.load())
     try:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,7 @@ from . import imaging, local
 from .client import ImageResult, NovitaClient, ProgressCallback, SpendBudget
 from .config import Settings
 from .errors import InputError
+from .normalise import mask_or_prompt_problem, parse_format, text_or_none
 
 Engine = Literal["eraser", "cleanup", "local"]
 ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
@@ -30,7 +31,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, kw_only=True)
 class RemoveRequest:
-    """What to remove from which photo, with which engine, and how to return it."""
+    """What to remove from which photo, with which engine, and how to return it.
+
+    Front ends pass raw values: construction strips the prompt and key (empty -> None), reads the output
+    format ("JPG" -> jpeg), bounds ``grow`` and checks the engine and method (InputError when wrong).
+    """
 
     engine: Engine
     image: bytes
@@ -43,6 +48,33 @@ class RemoveRequest:
     method: local.Method = local.DEFAULT_METHOD
     api_key: str | None = field(default=None, repr=False)
     session: str | None = None  # who asked (a browser session); its first 8 characters go into log lines
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise InputError(f"Unknown engine {self.engine!r}: choose eraser, cleanup or local.")
+        if self.method not in local.METHODS:
+            raise InputError(f"Unknown method {self.method!r}: choose patchmatch or telea.")
+        fixed = {
+            "prompt": text_or_none(self.prompt),
+            "api_key": text_or_none(self.api_key),
+            "output_format": parse_format(self.output_format),
+            "grow": max(0, int(self.grow or 0)),
+            "enterprise_plan": bool(self.enterprise_plan) and self.engine == "cleanup",
+        }
+        for name, value in fixed.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
+    @classmethod
+    def from_raw(
+        cls, *, engine: str, output_format: str | None = None, method: str | None = None, **values: Any
+    ) -> RemoveRequest:
+        """A request from a front end's raw values (strings as typed or flagged), checked on construction."""
+        return cls(
+            engine=engine,  # type: ignore[arg-type]  # __post_init__ checks it
+            output_format=output_format or "jpeg",  # type: ignore[arg-type]  # __post_init__ parses it
+            method=method or local.DEFAULT_METHOD,  # type: ignore[arg-type]  # __post_init__ checks it
+            **values,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,10 +123,6 @@ class Service:
         budget: SpendBudget | None = None,
     ) -> RemoveResult:
         """Clean one photo (see the module docstring); ``budget`` is charged for every POST attempt."""
-        if request.engine not in ENGINES:
-            raise InputError(f"Unknown engine {request.engine!r}: choose eraser, cleanup or local.")
-        if request.output_format not in imaging.OUTPUT_FORMATS:
-            raise InputError(f"Unknown output format {request.output_format!r}: choose jpeg, png or webp.")
         started = time.perf_counter()
         photo, mask = await self._cpu(_prepare_inputs, request)
         prepared = time.perf_counter()
@@ -159,12 +187,10 @@ class Service:
 
 def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Array | None]:
     """Decode the photo and build the full-resolution mask; check the engine has what it needs."""
-    prompt = (request.prompt or "").strip()
-    if request.engine == "local" and prompt and request.mask is None and request.mask_file is None:
-        raise InputError(
-            "The Offline engine cannot find objects from a description. Paint over what should go, "
-            "or choose Novita Eraser to remove it by prompt."
-        )
+    prompt = request.prompt
+    given = request.mask is not None or request.mask_file is not None
+    if request.engine == "local" and (problem := mask_or_prompt_problem("local", given, prompt)):
+        raise InputError(problem)  # before decoding: a description cannot become a mask offline
     photo = imaging.open_photo(request.image)
     mask: imaging.Array | None = None
     if request.mask is not None:
@@ -176,12 +202,9 @@ def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Arra
         if not mask.any() and request.engine == "eraser" and prompt:
             mask = None  # nothing painted: the prompt alone says what to remove
     if mask is None:
-        if request.engine == "eraser" and prompt:
-            return photo, None
-        raise InputError(
-            "Paint over what should be removed (white = remove)"
-            + (", or describe it in the prompt." if request.engine == "eraser" else ".")
-        )
+        if problem := mask_or_prompt_problem(request.engine, False, prompt):
+            raise InputError(problem)
+        return photo, None  # the eraser, by prompt alone
     return photo, imaging.require_mask(mask)
 
 

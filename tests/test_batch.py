@@ -216,6 +216,16 @@ def test_remote_failures_are_reported_with_task_id(fake: FakeNovita, tmp_path: P
         assert row["task_id"] in fake.tasks
 
 
+def test_a_paid_task_is_in_the_report_whatever_ends_it(fake: FakeNovita, tmp_path: Path) -> None:
+    """Issue 13, finding 5: the task id is kept from its creation, not only from a TaskError."""
+    images, out = tmp_path / "in", tmp_path / "out"
+    save_photo(images / "a.png")
+    fake.fail_next("task", Fault.status(400, reason="INVALID_REQUEST_BODY"))  # a poll refused for good
+    assert batch(images, "--prompt", "dog", "--output-dir", out) == 1
+    row = rows(out)["a.png"]
+    assert row["status"] == "failed" and row["task_id"] in fake.tasks and row["task_id"] in row["error"]
+
+
 def test_cleanup_error_fails_one_image(fake: FakeNovita, tmp_path: Path) -> None:
     images, out = tmp_path / "in", tmp_path / "out"
     for name in ("a", "b", "c"):

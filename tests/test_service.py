@@ -147,3 +147,67 @@ async def test_the_offline_engine_needs_no_key_and_changes_only_the_mask() -> No
 def test_output_names_keep_the_stem() -> None:
     assert output_name("/photos/holiday.final.JPG", "png") == "holiday.final-cleaned.png"
     assert output_name(None, "jpeg") == "image-cleaned.jpg"
+
+
+# ---- requests are normalised once, whatever front end built them ------------------------------------------
+
+
+def test_a_request_from_raw_values_is_normalised_once() -> None:
+    request = RemoveRequest.from_raw(
+        engine="cleanup",
+        image=b"x",
+        prompt="  ",
+        output_format=" JPG ",
+        grow=-3.7,
+        api_key=" ",
+        enterprise_plan=1,
+    )
+    assert (request.prompt, request.api_key, request.output_format, request.grow) == (None, None, "jpeg", 0)
+    assert request.enterprise_plan is True
+    eraser = RemoveRequest.from_raw(engine="eraser", image=b"x", prompt=" dog ", enterprise_plan=True)
+    assert eraser.prompt == "dog" and eraser.enterprise_plan is False and eraser.output_format == "jpeg"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"engine": "eraser", "output_format": "gif"}, "Unknown output format 'gif'"),
+        ({"engine": "magic"}, "Unknown engine 'magic'"),
+        ({"engine": "local", "method": "lama"}, "Unknown method 'lama'"),
+    ],
+)
+def test_bad_raw_values_are_input_errors_naming_the_choices(values: dict[str, str], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        RemoveRequest.from_raw(image=b"x", **values)
+
+
+@pytest.mark.parametrize(
+    ("engine", "has_mask", "prompt", "problem"),
+    [
+        ("eraser", False, "dog", None),
+        ("eraser", True, None, None),
+        ("eraser", False, None, "or describe it in the prompt"),
+        ("cleanup", False, "dog", "Paint over what should be removed"),
+        ("local", False, "dog", "cannot find objects from a description"),
+        ("local", True, "dog", None),
+    ],
+)
+def test_one_rule_for_mask_or_prompt(
+    engine: str, has_mask: bool, prompt: str | None, problem: str | None
+) -> None:
+    from novita_ui.normalise import mask_or_prompt_problem
+
+    found = mask_or_prompt_problem(engine, has_mask, prompt)
+    assert found is None if problem is None else problem in (found or "")
+
+
+def test_the_output_format_follows_the_file_name() -> None:
+    from novita_ui.normalise import format_for_path
+
+    assert [format_for_path(n, "png") for n in ("a.JPG", "b.jpeg", "c.webp", "d.tif", "e")] == [
+        "jpeg",
+        "jpeg",
+        "webp",
+        "png",
+        "png",
+    ]

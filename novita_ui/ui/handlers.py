@@ -30,7 +30,6 @@ from ..errors import BudgetExhaustedError, InputError, NovitaUIError
 from ..guard import SpendGuard
 from ..service import Engine, RemoveRequest, RemoveResult, Service, output_name
 from .helpers import (
-    FORMATS,
     HISTORY_LIMIT,
     NO_PHOTO,
     Options,
@@ -92,7 +91,7 @@ class App:
 
         A Novita task that was created but ended without a result still gets a sidecar in --output-dir.
         """
-        counted = request.engine != "local" and not (request.api_key or "").strip() and self.has_server_key
+        counted = request.engine != "local" and request.api_key is None and self.has_server_key
         if counted and self.guard.seconds_until_free() > 0:  # refuse before decoding anything
             raise BudgetExhaustedError(self.guard.refusal())
         created: list[str] = []
@@ -252,23 +251,21 @@ class App:
         enterprise: bool,
         api_key: str,
     ) -> RemoveRequest:
-        if fmt not in FORMATS:
-            raise InputError(f"Unknown output format {fmt!r}: choose jpeg, png or webp.")
         mask = painted_mask(layers, ws.preview_size)
         uploaded = read_optional(mask_file)
         if mask is not None and uploaded is not None:  # both: the union, at the original's size
             mask = np.maximum(imaging.fit_mask(mask, ws.size), imaging.load_mask(uploaded, ws.size))
             uploaded = None
-        return RemoveRequest(
+        return RemoveRequest.from_raw(
             engine=engine,
             image=ws.original.read_bytes(),
             mask=mask,
             mask_file=uploaded,
-            prompt=prompt.strip() or None,
+            prompt=prompt,
             output_format=fmt,
-            grow=max(0, int(grow or 0)),
-            enterprise_plan=bool(enterprise) and engine == "cleanup",
-            api_key=api_key.strip() or None,
+            grow=grow,
+            enterprise_plan=enterprise,
+            api_key=api_key,
         )
 
     async def _finish(
@@ -403,19 +400,15 @@ class App:
         try:
             if not image:
                 raise InputError("Send an image file (image=handle_file(path)).")
-            fmt = (output_format or "jpeg").strip().lower()
-            fmt = "jpeg" if fmt == "jpg" else fmt
-            if fmt not in FORMATS:
-                raise InputError(f"Unknown output format {fmt!r}: choose jpeg, png or webp.")
             data = await asyncio.to_thread(Path(image).read_bytes)
             mask_data = await asyncio.to_thread(read_optional, mask)
-            removal = RemoveRequest(
+            removal = RemoveRequest.from_raw(
                 engine=engine,
                 image=data,
                 mask_file=mask_data,
-                prompt=(prompt or "").strip() or None,
-                output_format=fmt,
-                api_key=(api_key or "").strip() or None,
+                prompt=prompt,
+                output_format=output_format,
+                api_key=api_key,
             )
             session = (request.session_hash if request else None) or ""
             result = await self.remove(removal, session=session, source_name=Path(image).name)

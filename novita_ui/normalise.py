@@ -1,0 +1,49 @@
+"""Raw values from a front end (a text box, a flag, an API argument) made into what a removal needs, once.
+
+:class:`~novita_ui.service.RemoveRequest` calls these on construction; front ends pass raw values.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from .errors import InputError
+from .imaging import OUTPUT_FORMATS, OutputFormat
+
+FORMAT_BY_SUFFIX: dict[str, OutputFormat] = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+
+
+def text_or_none(value: str | None) -> str | None:
+    """A free-text field: stripped, and None when nothing is left."""
+    return (value or "").strip() or None
+
+
+def parse_format(value: str | None, default: OutputFormat = "jpeg") -> OutputFormat:
+    """``" JPG "`` -> ``"jpeg"``; empty -> ``default``; anything else is an InputError."""
+    fmt = (text_or_none(value) or default).lower()
+    fmt = "jpeg" if fmt == "jpg" else fmt
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"Unknown output format {value!r}: choose jpeg, png or webp.")
+    return fmt
+
+
+def format_for_path(path: str | PurePath, default: OutputFormat) -> OutputFormat:
+    """The output format a file name asks for by its suffix (``.jpg`` -> jpeg), else ``default``."""
+    return FORMAT_BY_SUFFIX.get(PurePath(path).suffix.lower(), default)
+
+
+def mask_or_prompt_problem(engine: str, has_mask: bool, prompt: str | None) -> str | None:
+    """The one rule for what an engine needs: a mask, or for the eraser a mask and/or a prompt.
+
+    Returns the sentence for the user when the rule is broken, None when it holds.
+    """
+    if engine == "local" and prompt and not has_mask:
+        return (
+            "The Offline engine cannot find objects from a description. Paint over what should go, "
+            "or choose Novita Eraser to remove it by prompt."
+        )
+    if not has_mask and not (engine == "eraser" and prompt):
+        return "Paint over what should be removed (white = remove)" + (
+            ", or describe it in the prompt." if engine == "eraser" else "."
+        )
+    return None
