@@ -34,6 +34,7 @@ from .errors import (
     TaskFailedError,
     TaskTimeoutError,
 )
+from .normalise import text_or_none
 from .retry import Failure, retry_delay, seconds_text, should_retry
 from .scrub import Scrubber
 from .tasks import PollSchedule, ProgressCallback, TaskProgress, read_task
@@ -172,7 +173,7 @@ class NovitaClient:
         ``budget`` is charged once per POST attempt; ``session`` (its first 8 characters) goes into the log
         line that records the task's creation.
         """
-        prompt = (prompt or "").strip() or None
+        prompt = text_or_none(prompt)
         if mask is None and prompt is None:
             raise InputError("Paint a mask or describe what to remove (for example: dog).")
         call = self._call(api_key, on_progress, budget)
@@ -223,7 +224,7 @@ class NovitaClient:
     def _call(
         self, api_key: str | None, on_progress: ProgressCallback | None, budget: SpendBudget | None
     ) -> _Call:
-        key = (api_key or "").strip() or self.settings.api_key
+        key = text_or_none(api_key) or self.settings.api_key
         if not key:
             raise MissingAPIKeyError(
                 f"A Novita API key is needed for this engine: enter one, or set NOVITA_API_KEY. {KEY_HELP}. "

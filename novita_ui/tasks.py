@@ -98,7 +98,7 @@ class PollSchedule:
         """A poll answered with the task still running: seconds until the next one."""
         low, high = self._settings.poll_min_interval, self._settings.poll_max_interval
         self._polls += 1
-        if self._expected_end is not None and now > self._expected_end:
+        if self._expected_end is not None and now >= self._expected_end:
             self._misses += 1  # the last ETA was wrong: trust the next one less
         self._expected_end = now + eta if eta is not None and eta > 0 else None
         if eta is not None and eta > 0:

@@ -287,7 +287,10 @@ def test_scenario_6_novita_errors_are_readable_toasts(keyed_app, fake_novita, pa
     fake_novita.clear()
     attempts = 4  # Settings.max_attempts: app.py's env sets no other
     fake_novita.fail_next("eraser", *[Fault.status(429, retry_after="0")] * attempts)
+    _record_statuses(page)
     click_remove(page)
+    # Each retry is told while it waits (issue 12).
+    _wait_status_seen(page, r"rate limit was reached \(429\); trying again in .*, attempt 2 of 4")
     message = wait_toast(page, "rate limit")
     assert "try again" in message.lower()
     assert len(fake_novita.requests_to(ERASER)) == attempts and fake_novita.pending_faults("eraser") == 0
