@@ -8,6 +8,7 @@ area exactly the original's and its EXIF, ICC profile and alpha kept where the f
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import imaging, local
+from . import imaging, jpegedit, local
 from .client import ImageResult, NovitaClient, ProgressCallback, SpendBudget
 from .config import Settings
 from .errors import InputError
@@ -27,6 +28,10 @@ from .normalise import mask_or_prompt_problem, parse_format, text_or_none
 Engine = Literal["eraser", "cleanup", "local"]
 ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
 T = TypeVar("T")
+# Novita's result is always pasted back and re-encoded (or block-pasted): a lossless download keeps the
+# removed area to one lossy generation, for the price of a larger download from the object store.
+_REMOTE_FORMAT: imaging.OutputFormat = "png"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +51,7 @@ class RemoveRequest:
     grow: int = 0
     enterprise_plan: bool = False
     method: local.Method = local.DEFAULT_METHOD
+    lossless_webp: bool | None = None  # None: lossless WebP exactly when the source was lossless
     api_key: str | None = field(default=None, repr=False)
     session: str | None = None  # who asked (a browser session); its first 8 characters go into log lines
 
@@ -88,6 +94,7 @@ class RemoveResult:
     task_id: str | None
     downscaled: bool  # the photo exceeded Novita's limits and was processed smaller, then pasted back
     timings: dict[str, float]
+    written: str = ""  # how the file was written: "jpeg blocks" (untouched blocks kept) or "re-encoded"
 
 
 def output_name(source_name: str | None, fmt: imaging.OutputFormat) -> str:
@@ -137,7 +144,7 @@ class Service:
             task_id = remote.task_id
             rgb = await self._cpu(_merge_remote, photo, remote.data, mask)
         engine_done = time.perf_counter()
-        data = await self._cpu(_encode, photo, rgb, request.output_format)
+        data, written = await self._cpu(_finish, photo, rgb, request)
         finished = time.perf_counter()
         return RemoveResult(
             data=data,
@@ -146,6 +153,7 @@ class Service:
             engine=request.engine,
             task_id=task_id,
             downscaled=downscaled,
+            written=written,
             timings={
                 "prepare_s": round(prepared - started, 3),
                 "engine_s": round(engine_done - prepared, 3),
@@ -167,7 +175,7 @@ class Service:
                 mime=payload.mime,
                 mask=payload.mask,
                 prompt=request.prompt,
-                output_format=request.output_format,
+                output_format=_REMOTE_FORMAT,
                 api_key=request.api_key,
                 on_progress=on_progress,
                 budget=budget,
@@ -177,7 +185,7 @@ class Service:
         return await self.client.cleanup(
             payload.image,
             payload.mask,
-            output_format=request.output_format,
+            output_format=_REMOTE_FORMAT,
             enterprise_plan=request.enterprise_plan,
             api_key=request.api_key,
             on_progress=on_progress,
@@ -222,5 +230,12 @@ def _merge_remote(photo: imaging.Photo, data: bytes, mask: imaging.Array | None)
     return imaging.paste_masked(photo.rgb, result, mask)
 
 
-def _encode(photo: imaging.Photo, rgb: imaging.Array, fmt: imaging.OutputFormat) -> bytes:
-    return imaging.encode_output(rgb, fmt, alpha=photo.alpha, exif=photo.exif, icc=photo.icc)
+def _finish(photo: imaging.Photo, rgb: imaging.Array, request: RemoveRequest) -> tuple[bytes, str]:
+    """Write the result: JPEG to JPEG keeps every untouched block; anything else is re-encoded to match."""
+    fmt = request.output_format
+    if fmt == "jpeg" and photo.format in ("JPEG", "MPO") and photo.alpha is None:
+        try:
+            return jpegedit.block_edit(photo.data, photo.rgb, rgb), "jpeg blocks"
+        except jpegedit.Unsupported as reason:
+            log.info("JPEG re-encoded instead of block-edited: %s", reason)
+    return imaging.encode_result(photo, rgb, fmt, lossless_webp=request.lossless_webp), "re-encoded"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from novita_ui.errors import InputError
 from novita_ui.service import RemoveRequest, Service, output_name
@@ -67,9 +67,11 @@ async def test_exif_rotated_photo_mask_lands_where_painted(fake: FakeNovita, ser
     mask = box_mask(100, 200, (10, 150, 40, 190))  # painted on the upright view, bottom left
     result = await service.remove(RemoveRequest(engine="eraser", image=data, mask=mask, output_format="jpeg"))
     out = Image.open(io.BytesIO(result.data))
-    assert out.size == (100, 200)
-    assert out.getexif().get(0x0112, 1) == 1 and out.getexif()[0x010F] == "TestCam"
-    pixels = np.asarray(out.convert("RGB")).astype(int)
+    # Edited in the stored frame: still stored sideways, with the orientation tag that turns it upright.
+    assert out.size == (200, 100)
+    assert out.getexif().get(0x0112, 1) == 6 and out.getexif()[0x010F] == "TestCam"
+    pixels = np.asarray(ImageOps.exif_transpose(out).convert("RGB")).astype(int)
+    assert pixels.shape == (200, 100, 3)
     assert np.abs(pixels[170, 25] - FILL).max() < 30  # removed where painted
     assert np.abs(pixels[20, 75] - FILL).max() > 60  # top right untouched
 
