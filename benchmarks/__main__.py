@@ -91,6 +91,12 @@ def _batch(quick: bool) -> list[Row]:
     ]
 
 
+def _fidelity(quick: bool) -> list[Row]:
+    from benchmarks import bench_fidelity
+
+    return [r for r in bench_fidelity.run(quick) if not str(r["figure"]).startswith("  detail")]
+
+
 def _module_rows(name: str) -> Callable[[bool], list[Row]]:
     """Benchmarks whose ``run`` already returns figure rows."""
 
@@ -109,6 +115,7 @@ BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "app": _module_rows("bench_app"),
     "load": _module_rows("bench_load"),
     "browser": _module_rows("bench_browser"),
+    "fidelity": _fidelity,
 }
 
 

@@ -200,8 +200,12 @@ def soak(requests: int) -> list[dict[str, Any]]:
                         "ok": growth <= 100,
                     }
                 )
-                print(f"  {endpoint}: RSS +{growth:.0f} MB; temp folder every 10 requests (MB): "
-                      + " ".join(f"{m:.0f}" for m in temp_mb), file=sys.stderr, flush=True)
+                print(
+                    f"  {endpoint}: RSS +{growth:.0f} MB; temp folder every 10 requests (MB): "
+                    + " ".join(f"{m:.0f}" for m in temp_mb),
+                    file=sys.stderr,
+                    flush=True,
+                )
             client.close()
             return rows
         finally:

@@ -189,8 +189,11 @@ def run(quick: bool) -> list[dict[str, Any]]:
             baseline = psnr(mean_fill(case_input, mask), truth, mask)
             for method in local.METHODS:
                 # "crop, 1 core" (smallest mask only) shows how much of crop's lead is the parallel windows.
-                cases = [("crop", None), ("crop", 1), ("whole", None)] if tag == f"{FRACTIONS[0]:g}" else [
-                    ("crop", None), ("whole", None)]
+                cases = (
+                    [("crop", None), ("crop", 1), ("whole", None)]
+                    if tag == f"{FRACTIONS[0]:g}"
+                    else [("crop", None), ("whole", None)]
+                )
                 for strategy, workers in cases:
                     runs = 1 if quick or (method == "patchmatch" and strategy == "whole") else 3
                     code = (
