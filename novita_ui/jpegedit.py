@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
@@ -40,6 +41,7 @@ class _Source:
     image: JpegImagePlugin.JpegImageFile  # header only
     orientation: int
     sampling: str | None  # None for greyscale
+    mcu: tuple[int, int]  # (width, height) in pixels of one MCU
 
 
 def block_edit(original: bytes, before: Array, after: Array) -> bytes:
@@ -49,23 +51,34 @@ def block_edit(original: bytes, before: Array, after: Array) -> bytes:
     applied), as :func:`imaging.open_photo` gives them.
     """
     source = _inspect(original)
-    changed = _to_stored(np.any(before != after, axis=2), source.orientation)
-    pixels = _to_stored(after, source.orientation)
+    upright_box = _changed_box(before, after)
+    if upright_box is None:
+        return original  # nothing changed: the file itself is the exact answer
+    x0, y0, x1, y1 = upright_box
+    local = np.any(before[y0:y1, x0:x1] != after[y0:y1, x0:x1], axis=2)
+    height, width = before.shape[:2]
+    sx0, sy0, sx1, sy1 = _box_to_stored(upright_box, source.orientation, (width, height))
+    stored = _to_stored(after, source.orientation)
+    box = _align(
+        (sx0, sy0, sx1, sy1), source.mcu, (stored.shape[1], stored.shape[0])
+    )  # whole MCUs, so the patch's block grid is the original's
+    changed = np.zeros((box[3] - box[1], box[2] - box[0]), dtype=bool)
+    changed[sy0 - box[1] : sy1 - box[1], sx0 - box[0] : sx1 - box[0]] = _to_stored(local, source.orientation)
+    patch = np.ascontiguousarray(stored[box[1] : box[3], box[0] : box[2]])
     try:
-        coded = _edit_files(original, pixels, changed, source)
+        coded = _edit_files(original, patch, changed, box, source)
     except (OSError, RuntimeError) as error:  # libjpeg refused a file Pillow decoded: re-encode instead
         raise Unsupported(f"libjpeg could not edit it ({error})") from None
-    return original if coded is None else _with_metadata(coded, original)
+    return _with_metadata(coded, original)
 
 
-def _edit_files(original: bytes, pixels: Any, changed: Any, source: _Source) -> bytes | None:
-    """The coded data (no metadata) with the changed blocks replaced; None when nothing changed."""
+def _edit_files(
+    original: bytes, pixels: Array, changed: Any, box: tuple[int, int, int, int], source: _Source
+) -> bytes:
+    """The coded data (no metadata) with the blocks covering changed pixels taken from an encode of pixels."""
     with tempfile.TemporaryDirectory(prefix="novita-jpeg-") as folder:
         jpeg = _read_dct(original, os.path.join(folder, "original.jpg"))
-        box = _mcu_box(changed, _mcu_size(jpeg))
-        if box is None:
-            return None  # nothing changed: the file itself is the exact answer
-        patch = _read_dct(_encode_patch(pixels, box, source), os.path.join(folder, "patch.jpg"))
+        patch = _read_dct(_encode_patch(pixels, source), os.path.join(folder, "patch.jpg"))
         _check_compatible(jpeg, patch)
         for index, name in enumerate(_components(jpeg)):
             _copy_blocks(jpeg, patch, index, name, changed, box)
@@ -74,6 +87,48 @@ def _edit_files(original: bytes, pixels: Any, changed: Any, source: _Source) -> 
         jpeg.write_dct(out_path)
         with open(out_path, "rb") as file:
             return file.read()
+
+
+def _changed_box(before: Array, after: Array) -> tuple[int, int, int, int] | None:
+    """The box (x0, y0, x1, y1) around every pixel that differs, or None (~25 ms at 12 MP)."""
+    height, width = before.shape[:2]
+    diff = cv2.absdiff(before, after).reshape(height, width * 3)  # 15x faster than numpy's !=
+    rows = diff.max(axis=1) > 0
+    if not rows.any():
+        return None
+    cols = diff.max(axis=0).reshape(width, 3).max(axis=1) > 0
+    y0, y1 = int(np.argmax(rows)), height - int(np.argmax(rows[::-1]))
+    x0, x1 = int(np.argmax(cols)), width - int(np.argmax(cols[::-1]))
+    return x0, y0, x1, y1
+
+
+def _box_to_stored(
+    box: tuple[int, int, int, int], orientation: int, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """An upright box (x0, y0, x1, y1) in the stored frame; ``size`` is the upright (width, height)."""
+    width, height = size
+    xs, ys = (box[0], box[2]), (box[1], box[3])
+    flip_x, flip_y = (width - xs[1], width - xs[0]), (height - ys[1], height - ys[0])
+    stored_x, stored_y = {
+        1: (xs, ys),
+        2: (flip_x, ys),
+        3: (flip_x, flip_y),
+        4: (xs, flip_y),
+        5: (ys, xs),
+        6: (ys, flip_x),
+        7: (flip_y, flip_x),
+        8: (flip_y, xs),
+    }[orientation]
+    return stored_x[0], stored_y[0], stored_x[1], stored_y[1]
+
+
+def _align(
+    box: tuple[int, int, int, int], mcu: tuple[int, int], size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The box grown to whole MCUs (clipped to the image)."""
+    (mw, mh), (width, height) = mcu, size
+    x0, y0, x1, y1 = box
+    return x0 // mw * mw, y0 // mh * mh, min(width, -(-x1 // mw) * mw), min(height, -(-y1 // mh) * mh)
 
 
 def _inspect(original: bytes) -> _Source:
@@ -85,16 +140,17 @@ def _inspect(original: bytes) -> _Source:
         raise Unsupported("CMYK JPEG: the encoder writes only greyscale and YCbCr")
     if image.mode not in ("RGB", "L"):
         raise Unsupported(f"{image.mode} JPEG")
-    sampling = None
+    sampling, factors = None, (1, 1)
     if image.mode == "RGB":
         layers = getattr(image, "layer", [])
-        factors = (layers[0][1], layers[0][2]) if layers else None
+        factors = (layers[0][1], layers[0][2]) if layers else (0, 0)
         chroma_full = all(layer[1:3] == (1, 1) for layer in layers[1:])
-        sampling = _SAMPLINGS.get(factors) if factors and chroma_full else None
+        sampling = _SAMPLINGS.get(factors) if chroma_full else None
         if sampling is None or JpegImagePlugin.get_sampling(image) == -1:
             raise Unsupported(f"chroma sampling {factors} (luma h x v) that the encoder cannot reproduce")
     orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-    return _Source(image, orientation if orientation in range(1, 9) else 1, sampling)
+    mcu = (8 * factors[0], 8 * factors[1])
+    return _Source(image, orientation if orientation in range(1, 9) else 1, sampling, mcu)
 
 
 def _to_stored(upright: Any, orientation: int) -> Any:
@@ -133,28 +189,9 @@ def _components(jpeg: Any) -> Iterator[str]:
         yield "Cr"
 
 
-def _mcu_size(jpeg: Any) -> tuple[int, int]:
-    """(width, height) in pixels of one MCU; jpeglib's samp_factor rows are (v, h)."""
-    factors = np.asarray(jpeg.samp_factor)
-    return 8 * int(factors[:, 1].max()), 8 * int(factors[:, 0].max())
-
-
-def _mcu_box(changed: Any, mcu: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """The MCU-aligned box (x0, y0, x1, y1) around every changed pixel, or None when none changed."""
-    rows, cols = np.any(changed, axis=1), np.any(changed, axis=0)
-    if not rows.any():
-        return None
-    y0, y1 = int(np.argmax(rows)), len(rows) - int(np.argmax(rows[::-1]))
-    x0, x1 = int(np.argmax(cols)), len(cols) - int(np.argmax(cols[::-1]))
-    mw, mh = mcu
-    height, width = changed.shape
-    return (x0 // mw * mw, y0 // mh * mh, min(width, -(-x1 // mw) * mw), min(height, -(-y1 // mh) * mh))
-
-
-def _encode_patch(pixels: Any, box: tuple[int, int, int, int], source: _Source) -> bytes:
-    """The box of the edited photo, encoded with the original's tables and sampling."""
-    x0, y0, x1, y1 = box
-    patch = Image.fromarray(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
+def _encode_patch(pixels: Array, source: _Source) -> bytes:
+    """The edited pixels of the box, encoded with the original's tables and sampling."""
+    patch = Image.fromarray(pixels)
     options: dict[str, Any] = {"qtables": source.image.quantization}
     if source.sampling is None:
         patch = patch.convert("L")
@@ -179,18 +216,19 @@ def _check_compatible(jpeg: Any, patch: Any) -> None:
 def _copy_blocks(
     jpeg: Any, patch: Any, index: int, name: str, changed: Any, box: tuple[int, int, int, int]
 ) -> None:
-    """Copy the patch's blocks that cover a changed pixel into component ``name`` of the original."""
+    """Copy the patch's blocks that cover a changed pixel (``changed`` spans the box) into the original."""
     target, source = getattr(jpeg, name), getattr(patch, name)
-    mcu_w, mcu_h = _mcu_size(jpeg)
-    v, h = (int(f) for f in np.asarray(jpeg.samp_factor)[index])
-    bw, bh = mcu_w // h, mcu_h // v  # pixels one block of this component covers
-    rows, cols = target.shape[:2]
+    factors = np.asarray(jpeg.samp_factor)  # rows of (v, h)
+    v, h = (int(f) for f in factors[index])
+    bw, bh = 8 * int(factors[:, 1].max()) // h, 8 * int(factors[:, 0].max()) // v  # pixels per block
+    rows, cols = -(-changed.shape[0] // bh), -(-changed.shape[1] // bw)
     grid = np.zeros((rows * bh, cols * bw), dtype=bool)
-    grid[: changed.shape[0], : changed.shape[1]] = changed[: rows * bh, : cols * bw]
+    grid[: changed.shape[0], : changed.shape[1]] = changed
     touched: Any = grid.reshape(rows, bh, cols, bw).any(axis=(1, 3))
     x0, y0 = box[0] // bw, box[1] // bh
-    ph, pw = min(source.shape[0], rows - y0), min(source.shape[1], cols - x0)
-    region = touched[y0 : y0 + ph, x0 : x0 + pw]
+    ph = min(rows, source.shape[0], target.shape[0] - y0)
+    pw = min(cols, source.shape[1], target.shape[1] - x0)
+    region = touched[:ph, :pw]
     target[y0 : y0 + ph, x0 : x0 + pw][region] = source[:ph, :pw][region]
     setattr(jpeg, name, target)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
-from novita_ui import imaging
+from novita_ui import imaging, jpegedit
 from novita_ui.cli import main
 from novita_ui.service import Engine, RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
@@ -323,3 +323,12 @@ def test_the_cli_keeps_untouched_jpeg_blocks(tmp_path: Path, kind: str) -> None:
     else:
         assert change.max() == 0
         assert Image.open(out).getexif().get(0x0112, 1) == (6 if kind == "exif-6" else 1)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_box_maps_to_the_stored_frame_like_its_pixels(orientation: int) -> None:
+    upright_mask = box_mask(W, H, (30, 50, 90, 70))
+    stored = np.asarray(jpegedit._to_stored(upright_mask, orientation))
+    ys, xs = np.nonzero(stored)
+    expected = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    assert jpegedit._box_to_stored((30, 50, 90, 70), orientation, (W, H)) == expected
