@@ -22,6 +22,11 @@ def _add_common(parser: argparse.ArgumentParser, *, mask_required: bool) -> None
         "--format", choices=("jpeg", "png", "webp"), help="output format (default: from --output)"
     )
     parser.add_argument("--grow", type=int, default=0, metavar="PX", help="grow the mask by PX pixels")
+    parser.add_argument(
+        "--lossy-webp",
+        action="store_true",
+        help="WebP output from a lossless source: lossy (smaller) instead of lossless",
+    )
     parser.add_argument("--output", "-o", type=Path, required=True, help="where to write the result")
 
 
@@ -111,6 +116,7 @@ async def _run_single(args: argparse.Namespace) -> int:
         grow=args.grow,
         enterprise_plan=getattr(args, "enterprise_plan", False),
         method=getattr(args, "method", None),
+        lossless_webp=False if args.lossy_webp else None,
     )
     service = Service(Settings.load())
     try:

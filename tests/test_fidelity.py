@@ -332,3 +332,15 @@ def test_a_box_maps_to_the_stored_frame_like_its_pixels(orientation: int) -> Non
     ys, xs = np.nonzero(stored)
     expected = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     assert jpegedit._box_to_stored((30, 50, 90, 70), orientation, (W, H)) == expected
+
+
+@pytest.mark.parametrize(("flag", "lossless"), [([], True), (["--lossy-webp"], False)])
+def test_the_cli_keeps_a_lossless_source_lossless_in_webp_unless_asked(
+    tmp_path: Path, flag: list[str], lossless: bool
+) -> None:
+    (tmp_path / "in.png").write_bytes(encode(photo_like(W, H), "PNG"))
+    (tmp_path / "mask.png").write_bytes(encode(box_mask(W, H, BOXES[0]), "PNG"))
+    out = tmp_path / "out.webp"
+    argv = ["local", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"), "-o", str(out), *flag]
+    assert main(argv) == 0
+    assert imaging.source_coding(out.read_bytes()).lossless is lossless
