@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ _ORIENTATION_TAG = 0x0112
 # Pillow can encode these samplings (h, v factors of luma; chroma is 1 x 1).
 _SAMPLINGS = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0"}
 _LIBJPEG = "turbo210"  # of the builds jpeglib bundles, the fastest at reading and writing coefficients here
+_LIBRARY_LOCK = threading.Lock()
 
 
 class Unsupported(Exception):
@@ -173,8 +175,9 @@ def _read_dct(data: bytes, path: str) -> Any:
     """Read a JPEG's quantised coefficients (jpeglib works on files)."""
     import jpeglib  # a 23 MB native library: load it only when a JPEG is edited
 
-    if jpeglib.version.get() != _LIBJPEG:
-        jpeglib.version.set(_LIBJPEG)
+    with _LIBRARY_LOCK:  # the build is chosen process-wide: never swap it under a running edit
+        if jpeglib.version.get() != _LIBJPEG:
+            jpeglib.version.set(_LIBJPEG)
     with open(path, "wb") as file:
         file.write(data)
     jpeg = jpeglib.read_dct(path)
