@@ -1,4 +1,4 @@
-"""Writing results to disk: atomically (temp file + rename), so a failure never leaves a partial file.
+"""Writing results to disk crash-safe: a final name appears only with the complete, fsynced file behind it.
 
 Also the web app's disk needs: a result saved with its JSON sidecar under a name no other save can take,
 and per-session scratch folders that are removed with the session.
@@ -18,27 +18,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write bytes to path via a temporary file in the same folder and an atomic rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    temp = _write_temp(target, data)
     try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
         os.replace(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
+    _sync_folder(target.parent)
     return target
 
 
 def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
     """Write a JSON document atomically (UTF-8, indented for people)."""
-    return write_atomic(path, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
+    return write_atomic(path, _json_bytes(value))
 
 
 def unique_path(folder: str | os.PathLike[str], name: str) -> Path:
@@ -51,22 +52,99 @@ def unique_path(folder: str | os.PathLike[str], name: str) -> Path:
     return candidate
 
 
-def reserve_unique_path(folder: str | os.PathLike[str], name: str) -> Path:
-    """Like :func:`unique_path`, but race-free: the name is claimed by creating an empty file (O_EXCL).
+def remove_partial_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary ``.*.part`` files a killed writer left in folder; returns what went.
 
-    Two servers, or two sessions of one server, saving ``holiday-cleaned.jpg`` at the same moment get two
-    different names, so neither result replaces the other. The caller then writes over the placeholder.
+    A file another live process is still writing is locked by it and stays (two servers may share a folder).
     """
-    base = Path(folder) / name
-    base.parent.mkdir(parents=True, exist_ok=True)
+    removed = []
+    for temp in Path(folder).glob(f".*{_PART}"):
+        try:
+            with open(temp, "rb") as file:
+                if _try_lock(file.fileno()):
+                    temp.unlink()
+                    removed.append(temp)
+        except OSError:
+            continue  # gone meanwhile, or not ours to delete
+    return removed
+
+
+_PART = ".part"
+
+
+def _write_temp(target: Path, data: bytes) -> Path:
+    """data in a locked, fsynced temp file next to target (the lock tells the clean-up its writer lives)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_PART, dir=target.parent)
+    temp = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            _try_lock(file.fileno())  # released when the file is closed, or by the kernel if we are killed
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _try_lock(fd: int) -> bool:
+    if fcntl is None:  # pragma: no cover  # no advisory locks (Windows): never delete another's file
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it survives a power cut (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover  # Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover  # some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _publish_unique(temp: Path, base: Path) -> Path:
+    """Give the complete temp file the first free name of ``base``, ``base-2``...; no other save can take it.
+
+    ``os.link`` fails when the name exists, so the name appears only with the whole file behind it (an
+    empty placeholder claimed first would survive a crash under the final name). A name whose sidecar is
+    still there counts as taken.
+    """
     counter = 1
     while True:
         candidate = base if counter == 1 else base.with_name(f"{base.stem}-{counter}{base.suffix}")
+        counter += 1
+        if _sidecar(candidate).exists():
+            continue
         try:
-            with open(candidate, "xb"):
-                return candidate
+            os.link(temp, candidate)
         except FileExistsError:
-            counter += 1
+            continue
+        except OSError:  # a file system without hard links: rename (another process could race for it)
+            if candidate.exists():
+                continue
+            os.replace(temp, candidate)
+            return candidate
+        temp.unlink()
+        return candidate
+
+
+def _sidecar(image: Path) -> Path:
+    return image.with_name(image.name + ".json")
 
 
 def result_record(
@@ -100,18 +178,19 @@ def result_record(
 
 
 def save_result(folder: str | os.PathLike[str], name: str, data: bytes, record: dict[str, Any]) -> Path:
-    """Save a result and its JSON sidecar (``<file>.json``) atomically in folder; returns the image path.
+    """Save a result and its JSON sidecar (``<file>.json``) in folder, crash-safe; returns the image path.
 
-    The image is written first: a crash between the two writes leaves a result without notes, never notes
-    without a result.
+    Each file is complete and fsynced before its final name appears, and a name is never reused. The image
+    comes first: a crash between the two leaves a result without notes, never notes without a result.
     """
-    target = reserve_unique_path(folder, name)
+    temp = _write_temp(Path(folder) / name, data)
     try:
-        write_atomic(target, data)
+        target = _publish_unique(temp, Path(folder) / name)
     except BaseException:
-        target.unlink(missing_ok=True)  # drop the empty placeholder
+        temp.unlink(missing_ok=True)
         raise
-    write_json_atomic(target.with_name(target.name + ".json"), {**record, "file": target.name})
+    _sync_folder(target.parent)
+    write_json_atomic(_sidecar(target), {**record, "file": target.name})
     return target
 
 

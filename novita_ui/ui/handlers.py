@@ -65,6 +65,8 @@ class App:
         self.options = options or Options()
         self.service = service or Service(settings)
         self.guard = guard or SpendGuard(self.options.max_requests_per_hour)
+        if self.options.output_dir is not None:
+            storage.remove_partial_files(self.options.output_dir)  # what a killed server was writing
         # Inside Gradio's cache folder, results are served as they are: outside it, Gradio would copy every
         # returned file (20 MB for a 12 MP PNG) into its cache first.
         base = self.options.scratch_dir or Path(gradio_cache_folder())
