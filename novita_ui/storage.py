@@ -1,22 +1,19 @@
 """Writing results to disk crash-safe: a final name appears only with the complete, fsynced file behind it.
 
-Also the web app's disk needs: a result saved with its JSON sidecar under a name no other save can take,
-and per-session scratch folders that are removed with the session.
+Also the web app's --output-dir: a result saved with its JSON sidecar under a name no other save can take.
+Its per-session scratch folders are :class:`~novita_ui.scratch.ScratchSpace` (re-exported here).
 """
 
 from __future__ import annotations
 
-import collections
 import datetime
 import json
 import os
-import shutil
 import tempfile
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .scratch import ScratchSpace as ScratchSpace  # the web app's scratch, where it was before
 
 try:
     import fcntl
@@ -192,108 +189,3 @@ def save_result(folder: str | os.PathLike[str], name: str, data: bytes, record: 
     _sync_folder(target.parent)
     write_json_atomic(_sidecar(target), {**record, "file": target.name})
     return target
-
-
-def _safe_name(session: str) -> str:
-    return "".join(c for c in session if c.isalnum() or c in "-_")[:64] or "anonymous"
-
-
-class ScratchSpace:
-    """Per-session working folders under one root (originals, previews, results), removed when done.
-
-    A session's folder goes when the session ends (:meth:`discard`), when the server stops (:meth:`close`),
-    or, for sessions that never say goodbye (API clients), once nothing was added to it for ``max_age``.
-
-    Files made with ``keep=True`` are listed in :attr:`kept` until their session goes: the web app puts the
-    root inside Gradio's cache (so results are served without a copy) and tells Gradio's age-based cache
-    sweeper to leave these to us, so a result's download link works for as long as its tab is open.
-    Files made with ``keep=False`` are hand-offs (an API result the client fetches as soon as its call
-    ends): each is deleted ``handoff_age`` seconds later, at the next new file.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        *,
-        max_age: float = 12 * 3600,
-        handoff_age: float = 120,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.root = Path(root)
-        self.max_age = max_age
-        self.handoff_age = handoff_age
-        self._handoffs: collections.deque[tuple[float, Path]] = collections.deque()  # oldest first
-        self._clock = clock
-        self._last_prune = clock()
-        self._lock = threading.Lock()
-        self._kept: dict[str, set[str]] = {}  # session folder name -> its kept files
-
-    def folder(self, session: str) -> Path:
-        """The session's folder, created on first use (its name is sanitised)."""
-        path = self.root / _safe_name(session)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def new_file(self, session: str, name: str, *, keep: bool = True) -> Path:
-        """A fresh path ``<session>/<random>/<name>``: the file keeps a meaningful name for downloads.
-
-        ``keep=False`` is for hand-offs (an API result that Gradio serves once): deleted after
-        ``handoff_age`` instead of waiting for the session to end.
-        """
-        self._maybe_prune()
-        self._drop_handoffs()
-        folder = Path(tempfile.mkdtemp(dir=self.folder(session)))
-        os.utime(folder.parent)  # the session is alive
-        path = folder / Path(name).name
-        with self._lock:
-            if keep:
-                self._kept.setdefault(folder.parent.name, set()).add(os.path.abspath(path))
-            else:
-                self._handoffs.append((self._clock(), path))
-        return path
-
-    def _drop_handoffs(self) -> None:
-        cutoff = self._clock() - self.handoff_age
-        expired = []
-        with self._lock:
-            while self._handoffs and self._handoffs[0][0] < cutoff:
-                expired.append(self._handoffs.popleft()[1])
-        for path in expired:
-            shutil.rmtree(path.parent, ignore_errors=True)  # the file's own random folder
-
-    def discard(self, session: str) -> None:
-        """Remove one session's files (the tab was closed)."""
-        self._remove(self.root / _safe_name(session))
-
-    def prune(self) -> None:
-        """Remove the folders of sessions idle for longer than ``max_age``."""
-        cutoff = self._clock() - self.max_age
-        for folder in self.root.glob("*"):
-            try:
-                if folder.is_dir() and folder.stat().st_mtime < cutoff:
-                    self._remove(folder)
-            except FileNotFoundError:
-                continue  # removed meanwhile by another thread
-
-    @property
-    def kept(self) -> frozenset[str]:
-        """A snapshot of the kept files' absolute paths, safe to iterate while sessions come and go."""
-        with self._lock:
-            return frozenset().union(*self._kept.values())
-
-    def _remove(self, folder: Path) -> None:
-        shutil.rmtree(folder, ignore_errors=True)
-        with self._lock:
-            self._kept.pop(folder.name, None)
-
-    def _maybe_prune(self) -> None:
-        now = self._clock()
-        if now - self._last_prune > min(600.0, self.max_age / 4):
-            self._last_prune = now
-            self.prune()
-
-    def close(self) -> None:
-        """Remove every session's files."""
-        shutil.rmtree(self.root, ignore_errors=True)
-        with self._lock:
-            self._kept.clear()

@@ -180,24 +180,6 @@ def test_scratch_space_forgets_idle_sessions(tmp_path):
     assert kept.exists() and not stale.exists()
 
 
-def test_scratch_hands_off_api_results_for_a_while_and_keeps_a_tabs_files(tmp_path):
-    clock = FakeClock()
-    clock.now = time.time()
-    scratch = storage.ScratchSpace(tmp_path / "scratch", handoff_age=120, clock=clock)
-    shown = scratch.new_file("tab-1", "photo-cleaned.png")
-    handed = scratch.new_file("api-1", "photo-cleaned.png", keep=False)
-    shown.write_bytes(b"tab"), handed.write_bytes(b"api")
-    assert scratch.kept == {os.path.abspath(shown)}  # what Gradio's cache sweep must leave alone
-    clock.now += 60
-    scratch.new_file("api-1", "other.png", keep=False)
-    assert handed.exists(), "a client may still be fetching it"
-    clock.now += 61
-    scratch.new_file("api-1", "third.png", keep=False)
-    assert not handed.exists() and not handed.parent.exists() and shown.exists()
-    scratch.discard("tab-1")
-    assert not shown.exists() and scratch.kept == frozenset()
-
-
 # ---- handlers, called directly -----------------------------------------------------------------------------
 
 
