@@ -3,7 +3,10 @@ API hand-offs removed on a timer."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -14,12 +17,12 @@ from pathlib import Path
 from .expiry import Expiry
 
 
-def _safe_name(session: str) -> str:
-    return "".join(c for c in session if c.isalnum() or c in "-_")[:64] or "anonymous"
-
-
 class ScratchSpace:
     """Per-session working folders under one root (originals, previews, results), removed when done.
+
+    A session's folder is named by a keyed hash of its session id (:meth:`folder_name`), never the id
+    itself: file URLs show the folder, and anyone who knows a session id can end that session in Gradio
+    (its unload handler then deletes the folder), so the id must not be readable from a result's URL.
 
     A session's folder goes when the session ends (:meth:`discard`), when the server stops (:meth:`close`),
     or, for sessions that never say goodbye (API clients), once nothing was added to it for ``max_age``.
@@ -41,6 +44,7 @@ class ScratchSpace:
         expiry: Expiry | None = None,
     ) -> None:
         self.root = Path(root)
+        self._key = secrets.token_bytes(32)  # per server: folder names are unguessable and unlinkable
         self.max_age = max_age
         self.handoff_age = handoff_age
         self._expiry = expiry or Expiry()
@@ -50,8 +54,8 @@ class ScratchSpace:
         self._kept: dict[str, set[str]] = {}  # session folder name -> its kept files
 
     def folder(self, session: str) -> Path:
-        """The session's folder, created on first use (its name is sanitised)."""
-        path = self.root / _safe_name(session)
+        """The session's folder, created on first use."""
+        path = self.root / self.folder_name(session)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -74,7 +78,11 @@ class ScratchSpace:
 
     def discard(self, session: str) -> None:
         """Remove one session's files (the tab was closed)."""
-        self._remove(self.root / _safe_name(session))
+        self._remove(self.root / self.folder_name(session))
+
+    def folder_name(self, session: str) -> str:
+        """The folder's name for a session: an HMAC of its id under this server's secret key."""
+        return hmac.new(self._key, session.encode(), hashlib.sha256).hexdigest()[:32]
 
     def prune(self) -> None:
         """Remove the folders of sessions idle for longer than ``max_age``."""

@@ -532,7 +532,7 @@ def test_cache_sweep_takes_hand_offs_but_never_an_open_tabs_files(fake_server, t
         )
         # (Gradio's upload route also leaves one empty tmp* file per upload: no bytes, so not counted.)
         files = [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size]
-        handed_off = [p for p in files if "tab-1" not in p.parts]
+        handed_off = [p for p in files if app.scratch.folder_name("tab-1") not in p.parts]
         assert {p.name for p in handed_off} >= {"photo.jpg", "mask.png", "photo-cleaned.png"}
 
         delete_files_created_by_app(demo, age=0)  # Gradio's own sweep, with every file past its age

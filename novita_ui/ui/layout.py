@@ -12,6 +12,7 @@ import gradio as gr
 
 from .. import storage
 from ..config import Settings
+from . import protect
 from .handlers import App
 from .helpers import BRUSH_RADIUS, CACHE_SWEEP, ENGINE_LABELS, FORMATS, Options, engine_note
 from .page import CSS, GATHER_JS, LOADED_JS, PAGE_JS, PREPARING_JS, SHOW_RESULT_JS, engine_note_js
@@ -334,6 +335,7 @@ def launch_kwargs(
         "js": PAGE_JS % {"max_bytes": opts.max_file_size},
         "css": CSS,
         "theme": gr.themes.Default(primary_hue="indigo"),
+        "app_kwargs": protect.app_kwargs(),  # sign-in on every route, throttled sign-in (see protect.py)
     }
 
 
