@@ -157,9 +157,10 @@ def test_wrong_passwords_lock_the_user_out_even_with_the_right_password(signed_a
         assert int(refused.headers["retry-after"]) >= 1
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+class Clock:
+    """Time that moves only when a test says so."""
+
+    now = 1000.0
 
     def __call__(self) -> float:
         return self.now
@@ -168,7 +169,7 @@ class FakeClock:
 def test_lockouts_double_and_apply_per_user_and_per_address():
     from novita_ui.ui import protect
 
-    clock = FakeClock()
+    clock = Clock()
     throttle = LoginThrottle(clock=clock, first_lockout=2.0)
     demo, url = _launch(auth=(USER, PASSWORD), app_kwargs=protect.app_kwargs(throttle))
     try:
@@ -194,7 +195,7 @@ def test_lockouts_double_and_apply_per_user_and_per_address():
 
 
 def test_throttle_counts_each_user_across_addresses():
-    clock = FakeClock()
+    clock = Clock()
     throttle = LoginThrottle(clock=clock)
     for n in range(5):
         assert throttle.start("ann", f"10.0.0.{n}") == 0  # a new address each time
