@@ -36,7 +36,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
     """Write a JSON document atomically (UTF-8, indented for people)."""
-    return write_atomic(path, _json_bytes(value))
+    return write_atomic(path, json_bytes(value))
 
 
 def unique_path(folder: str | os.PathLike[str], name: str) -> Path:
@@ -110,7 +110,8 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _json_bytes(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
+    """A JSON document as UTF-8 bytes, indented for people."""
     return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
 
 
@@ -174,11 +175,10 @@ def result_record(
     return record
 
 
-def save_result(folder: str | os.PathLike[str], name: str, data: bytes, record: dict[str, Any]) -> Path:
-    """Save a result and its JSON sidecar (``<file>.json``) in folder, crash-safe; returns the image path.
+def write_unique(folder: str | os.PathLike[str], name: str, data: bytes) -> Path:
+    """Write data crash-safe under ``folder/name``, or ``stem-2.ext``... when taken; returns the path.
 
-    Each file is complete and fsynced before its final name appears, and a name is never reused. The image
-    comes first: a crash between the two leaves a result without notes, never notes without a result.
+    The name appears only with the complete, fsynced file behind it, and never replaces another file.
     """
     temp = _write_temp(Path(folder) / name, data)
     try:
@@ -187,5 +187,15 @@ def save_result(folder: str | os.PathLike[str], name: str, data: bytes, record: 
         temp.unlink(missing_ok=True)
         raise
     _sync_folder(target.parent)
+    return target
+
+
+def save_result(folder: str | os.PathLike[str], name: str, data: bytes, record: dict[str, Any]) -> Path:
+    """Save a result and its JSON sidecar (``<file>.json``) in folder, crash-safe; returns the image path.
+
+    Each file is complete and fsynced before its final name appears, and a name is never reused. The image
+    comes first: a crash between the two leaves a result without notes, never notes without a result.
+    """
+    target = write_unique(folder, name, data)
     write_json_atomic(_sidecar(target), {**record, "file": target.name})
     return target

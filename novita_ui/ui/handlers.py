@@ -129,8 +129,8 @@ class App:
         )
         stem = Path(output_name(source_name, request.output_format)).stem
         try:
-            path = storage.reserve_unique_path(self.options.output_dir, f"{stem}-unfinished.json")
-            storage.write_json_atomic(path, record)
+            name = f"{stem}-unfinished.json"
+            storage.write_unique(self.options.output_dir, name, storage.json_bytes(record))
         except OSError as failure:
             log.error("could not note task %s in %s: %s", task_id, self.options.output_dir, failure)
 
