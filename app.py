@@ -3,7 +3,8 @@
 Flags win over the environment, which wins over defaults (all environment reads go through
 ``novita_ui.config``): host ``--host`` > ``GRADIO_SERVER_NAME`` > 0.0.0.0 on a Space (``SPACE_ID``) >
 127.0.0.1; port ``--port`` > ``GRADIO_SERVER_PORT`` > ``PORT`` > 7860; sign-in ``--auth USER:PASS`` >
-``NOVITA_UI_AUTH``. ``NOVITA_API_KEY`` is the server's key (without it the Offline engine is the default).
+``NOVITA_UI_AUTH``; MCP tools ``--mcp`` / ``--no-mcp`` > ``NOVITA_UI_MCP`` > off. ``NOVITA_API_KEY`` is
+the server's key (without it the Offline engine is the default).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--share", action="store_true", help="also open a temporary public *.gradio.live link"
     )
     parser.add_argument("--auth", metavar="USER:PASS", help="require this sign-in (also NOVITA_UI_AUTH)")
+    parser.add_argument(
+        "--mcp",
+        action=argparse.BooleanOptionalAction,
+        help="also serve /erase, /cleanup and /local as MCP tools at /gradio_api/mcp/ (also NOVITA_UI_MCP=1)",
+    )
     parser.add_argument("--output-dir", type=Path, metavar="DIR", help="also save every result here (+ JSON)")
     parser.add_argument(
         "--max-requests-per-hour",
@@ -73,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import logging
 
-    from novita_ui.config import Settings, env_value
+    from novita_ui.config import Settings, env_flag, env_value
     from novita_ui.ui import Options, build_app, launch_kwargs, queue_kwargs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -82,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load()
         auth = parse_auth(args.auth or env_value("NOVITA_UI_AUTH"))
         host, port = resolve_address(args.host, args.port)
+        mcp = args.mcp if args.mcp is not None else env_flag("NOVITA_UI_MCP")
         if args.max_requests_per_hour is not None and args.max_requests_per_hour < 0:
             raise ValueError("--max-requests-per-hour cannot be negative")
         if args.novita_concurrency < 1:
@@ -96,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo = build_app(settings, options)
     demo.queue(**queue_kwargs(options))
-    demo.launch(**launch_kwargs(options, host=host, port=port, share=args.share, auth=auth))
+    demo.launch(**launch_kwargs(options, host=host, port=port, share=args.share, auth=auth, mcp=mcp))
     return 0
 
 

@@ -97,3 +97,15 @@ def env_value(name: str, default: str | None = None) -> str | None:
     """One environment lookup for front ends (launch flags with an environment fallback)."""
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """An on/off environment variable for front ends: 1/true/yes/on or 0/false/no/off (any case)."""
+    raw = (env_value(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0 (true/false), got {raw!r}")

@@ -20,6 +20,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "NOVITA_READ_TIMEOUT",
         "NOVITA_ERASER_IMAGE_ENCODING",
         "NOVITA_UI_AUTH",
+        "NOVITA_UI_MCP",
     ):
         monkeypatch.delenv(name, raising=False)
 

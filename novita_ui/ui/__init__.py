@@ -6,9 +6,11 @@
 - ``page.py``: the page's CSS and JavaScript, as plain strings.
 - ``layout.py``: :func:`build_app` (components, events, public endpoints), :func:`launch_kwargs` and
   :func:`queue_kwargs`.
+- ``tools.py``: the public endpoints' functions, whose docstrings are their MCP tool descriptions.
+- ``agents.py``: MCP (``--mcp``): Gradio's loopback client, signed in under ``--auth``.
 
-layout -> handlers -> helpers; layout also reads page. The ui package is the only place that imports gradio.
-Every removal goes through :meth:`Service.remove`.
+layout -> tools -> handlers -> helpers; layout also reads page and agents. The ui package is the only place
+that imports gradio. Every removal goes through :meth:`Service.remove`.
 
 How large photos stay fast (measured in headless Chromium, 2 cores; see ``benchmarks/bench_browser.py``):
 Gradio's ``ImageEditor`` holds its image in a WebGL canvas and, whenever its value is read, exports the

@@ -434,7 +434,7 @@ class App:
         prompt: str | None,
         output_format: str | None,
         api_key: str | None,
-        request: gr.Request,
+        request: gr.Request | None,
     ) -> str:
         """Novita image-eraser: image + optional mask (white = remove) and/or prompt -> result file."""
         return await self._api("eraser", image, mask, prompt, output_format, api_key, request)
@@ -445,13 +445,13 @@ class App:
         mask: str | None,
         output_format: str | None,
         api_key: str | None,
-        request: gr.Request,
+        request: gr.Request | None,
     ) -> str:
         """Novita cleanup: image + mask (white = remove) -> result file."""
         return await self._api("cleanup", image, mask, None, output_format, api_key, request)
 
     async def api_local(
-        self, image: str | None, mask: str | None, output_format: str | None, request: gr.Request
+        self, image: str | None, mask: str | None, output_format: str | None, request: gr.Request | None
     ) -> str:
         """Offline engine, no key: image + mask (white = remove) -> result file."""
         return await self._api("local", image, mask, None, output_format, None, request)

@@ -12,10 +12,11 @@ import gradio as gr
 
 from .. import storage
 from ..config import Settings
-from . import protect
+from . import agents, protect
 from .handlers import App
 from .helpers import BRUSH_RADIUS, CACHE_SWEEP, ENGINE_LABELS, FORMATS, Options, engine_note
 from .page import CSS, GATHER_JS, LOADED_JS, PAGE_JS, PREPARING_JS, SHOW_RESULT_JS, engine_note_js
+from .tools import endpoints
 
 
 @dataclass
@@ -295,14 +296,11 @@ def _wire_api(app: App) -> None:
     key = gr.Textbox(visible=False, label="api_key", type="password")
     result = gr.File(visible=False, label="result")
     novita: dict[str, Any] = {"concurrency_id": "novita", "concurrency_limit": opts.novita_concurrency}
+    erase, cleanup, local = endpoints(app)  # their docstrings are the MCP tools' descriptions
+    gr.Button(visible=False).click(erase, [image, mask, prompt, fmt, key], result, api_name="erase", **novita)
+    gr.Button(visible=False).click(cleanup, [image, mask, fmt, key], result, api_name="cleanup", **novita)
     gr.Button(visible=False).click(
-        app.api_erase, [image, mask, prompt, fmt, key], result, api_name="erase", **novita
-    )
-    gr.Button(visible=False).click(
-        app.api_cleanup, [image, mask, fmt, key], result, api_name="cleanup", **novita
-    )
-    gr.Button(visible=False).click(
-        app.api_local,
+        local,
         [image, mask, fmt],
         result,
         api_name="local",
@@ -318,10 +316,14 @@ def launch_kwargs(
     port: int = 7860,
     share: bool = False,
     auth: tuple[str, str] | None = None,
+    mcp: bool = False,
 ) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch`` (after ``demo.queue(**queue_kwargs(options))``)."""
     opts = options or Options()
+    # protect.py: sign-in on every route (the MCP route with HTTP Basic), throttled sign-in.
+    app_kwargs = protect.app_kwargs() | (agents.loopback_app_kwargs(auth) if mcp else {})
     return {
+        "mcp_server": mcp,  # the public endpoints as MCP tools at /gradio_api/mcp/ (agents.py)
         "server_name": host,
         "server_port": port,
         "share": share,
@@ -335,7 +337,7 @@ def launch_kwargs(
         "js": PAGE_JS % {"max_bytes": opts.max_file_size},
         "css": CSS,
         "theme": gr.themes.Default(primary_hue="indigo"),
-        "app_kwargs": protect.app_kwargs(),  # sign-in on every route, throttled sign-in (see protect.py)
+        "app_kwargs": app_kwargs,
     }
 
 

@@ -5,6 +5,8 @@
   With ``--auth``, every route needs the sign-in except the few the sign-in page itself uses (:data:`OPEN`).
 - The anonymous sign-in page embeds the whole API schema (``window.gradio_api_info``); Gradio has no
   setting for that, so the page is sent with ``null`` there.
+- Gradio mounts its MCP route (``--mcp``) outside its sign-in. MCP clients cannot use the sign-in cookie, so
+  on that route the same user and password are accepted as HTTP Basic credentials, throttled like ``/login``.
 - ``/login`` has no throttling: each attempt goes through :class:`~novita_ui.throttle.LoginThrottle` (per user
   name and per client address), and a locked-out attempt gets HTTP 429 with when to try again.
 
@@ -16,8 +18,11 @@ folders' names (``scratch.ScratchSpace.folder_name``): no URL shows a session id
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+import secrets
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -42,6 +47,12 @@ OPEN = frozenset(
         "/gradio_api/login_check",
         "/gradio_api/startup-events",  # launch() calls it itself; it runs the app's start-up once, no session
     }
+)
+# Gradio's MCP server (--mcp): streamable HTTP here, SSE at /sse, /messages, /schema below it.
+MCP_PATH = "/gradio_api/mcp"
+MCP_SIGN_IN = (
+    "Sign-in required: send the app's --auth user and password as HTTP Basic credentials "
+    "(header Authorization: Basic <base64 of user:password>)."
 )
 OPEN_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
 _API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.DOTALL)
@@ -71,11 +82,29 @@ class Protect:
             return await self._login(scope, receive, send)
         if _signed_in(gradio_app, scope):
             return await self.app(scope, receive, send)
+        if path == MCP_PATH or path.startswith(MCP_PATH + "/"):
+            return await self._mcp(gradio_app, scope, receive, send)
         if path == "/":
             return await self.app(scope, receive, _without_api_info(send))
         if path in OPEN or path.startswith(OPEN_PREFIXES):
             return await self.app(scope, receive, send)
         await _json(send, 401, {"detail": "Not authenticated: sign in first."})
+
+    async def _mcp(self, gradio_app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """MCP clients cannot hold the sign-in cookie: they send it as HTTP Basic, throttled alike."""
+        credentials = basic_credentials(dict(scope.get("headers") or []).get(b"authorization", b""))
+        if credentials is None:
+            return await _json(send, 401, {"detail": MCP_SIGN_IN}, {"www-authenticate": 'Basic realm="mcp"'})
+        user, password = credentials
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        wait = self.throttle.start(user, address)
+        if wait > 0:
+            headers = {"retry-after": str(int(wait) + 1)}
+            return await _json(send, 429, {"detail": LoginThrottle.message(wait)}, headers)
+        if not password_ok(gradio_app.auth, user, password):
+            return await _json(send, 401, {"detail": MCP_SIGN_IN}, {"www-authenticate": 'Basic realm="mcp"'})
+        self.throttle.succeeded(user, address)
+        await self.app(scope, receive, send)
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
@@ -99,6 +128,27 @@ class Protect:
         await self.app(scope, _replay(body, receive), watch)
         if status == 200:
             self.throttle.succeeded(user, address)
+
+
+def basic_credentials(header: bytes) -> tuple[str, str] | None:
+    """``Basic <base64 of user:password>`` -> (user, password); None for anything else."""
+    scheme, _, encoded = header.partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, ValueError):
+        return None
+    return (user, password) if sep and user else None
+
+
+def password_ok(auth: Any, user: str, password: str) -> bool:
+    """Check against Gradio's own ``app.auth``: a {user: password} dict (compared in constant time) or a
+    callable."""
+    if callable(auth):
+        return bool(auth(user, password))
+    expected = auth.get(user) if isinstance(auth, dict) else None
+    return expected is not None and secrets.compare_digest(password.encode(), str(expected).encode())
 
 
 def _signed_in(gradio_app: Any, scope: Scope) -> bool:
