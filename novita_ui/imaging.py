@@ -208,7 +208,8 @@ def mask_from_layers(layers: Sequence[npt.NDArray[Any]], size: tuple[int, int]) 
     union: Array | None = None
     for layer in layers:
         values = np.asarray(layer)
-        painted = values[..., 3] if values.ndim == 3 and values.shape[2] == 4 else values
+        # Any alpha counts: a translucent brush paints alpha ~128, which a "> 127" reading would drop.
+        painted = values[..., 3] > 0 if values.ndim == 3 and values.shape[2] == 4 else values
         part = mask_from_array(np.asarray(painted), size, what="painted mask")
         union = part if union is None else np.maximum(union, part)
     if union is None:

@@ -182,6 +182,15 @@ def test_layers_union_every_stroke() -> None:
     assert mask[2, 2] == 255 and mask[22, 32] == 255 and mask.sum() == 255 * 50
 
 
+def test_a_translucent_stroke_is_a_full_mask() -> None:
+    """The editor's brush is 50 % opaque: its strokes reach the server with alpha ~128 (64 at a soft edge)."""
+    layer = np.zeros((30, 40, 4), np.uint8)
+    layer[5:10, 5:10] = (255, 0, 255, 127)
+    layer[20:22, 30:32, 3] = 1
+    mask = imaging.mask_from_layers([layer], (40, 30))
+    assert mask[7, 7] == 255 and mask[21, 31] == 255 and mask.sum() == 255 * 29
+
+
 def test_preview_layers_map_back_to_full_resolution() -> None:
     layer = np.zeros((75, 100, 4), np.uint8)  # painted on a 100 px wide preview of a 400 px photo
     layer[30:40, 50:60, 3] = 255
