@@ -13,8 +13,10 @@ import gradio as gr
 from .. import storage
 from ..config import Settings
 from . import agents, protect
+from . import editor as editor_config
+from .editor_page import EDITOR_CSS, editor_js
 from .handlers import App
-from .helpers import BRUSH_RADIUS, CACHE_SWEEP, ENGINE_LABELS, FORMATS, Options, engine_note
+from .helpers import CACHE_SWEEP, ENGINE_LABELS, FORMATS, QUALITY_LABELS, Options, engine_note
 from .page import CSS, GATHER_JS, LOADED_JS, PAGE_JS, PREPARING_JS, SHOW_RESULT_JS, engine_note_js
 from .tools import endpoints
 
@@ -26,6 +28,7 @@ class _Page:
     editor: gr.ImageEditor
     clear_mask: gr.Button
     engine: gr.Radio
+    quality: gr.Radio
     note: gr.Markdown
     api_key: gr.Textbox
     prompt: gr.Textbox
@@ -97,20 +100,29 @@ def _layout(app: App) -> _Page:
                 sources=["upload"],
                 transforms=(),
                 layers=False,
-                brush=gr.Brush(
-                    default_size=BRUSH_RADIUS, colors=["#ff3b30"], default_color="#ff3b30", color_mode="fixed"
-                ),
-                eraser=gr.Eraser(default_size=BRUSH_RADIUS),
+                brush=editor_config.brush(),
+                eraser=editor_config.eraser(),
                 height=opts.editor_height,
                 buttons=["fullscreen"],
                 placeholder="# Drop a photo here\nor click to choose one",
             )
-            clear_mask = gr.Button(
-                "Clear the mask (keep the photo)", elem_id="clear-mask", size="sm", variant="secondary"
-            )
+            with gr.Row(equal_height=False):
+                editor_config.brush_size_slider()
+                clear_mask = gr.Button(
+                    "Clear the mask (keep the photo)", elem_id="clear-mask", size="sm", variant="secondary"
+                )
+            editor_config.shortcuts_note()
         with gr.Column(scale=2, min_width=300):
             engine = gr.Radio(list(ENGINE_LABELS), value=default_engine, label="Engine", elem_id="engine")
             note = gr.Markdown(engine_note(default_engine, "", app.has_server_key), elem_id="engine-note")
+            quality = gr.Radio(
+                list(QUALITY_LABELS),
+                value="Auto",
+                label="Offline quality",
+                info="Fast: smooth fill, best for thin strokes. Texture: copies nearby texture into wide "
+                "areas, slower. Auto picks by the shape of the mask.",
+                elem_id="offline-quality",
+            )
             api_key = gr.Textbox(
                 label="Novita API key" + (" (optional)" if app.has_server_key else ""),
                 type="password",
@@ -158,6 +170,7 @@ def _layout(app: App) -> _Page:
         buttons=["fullscreen"],
     )
     with gr.Row():
+        gr.Button("Hold to see the original", elem_id="compare", size="sm", variant="secondary")
         download = gr.DownloadButton("Download", elem_id="download", interactive=False, variant="primary")
         keep = gr.Button("Keep editing this result", elem_id="keep-editing", interactive=False)
     history = gr.Gallery(
@@ -172,6 +185,7 @@ def _layout(app: App) -> _Page:
         editor=editor,
         clear_mask=clear_mask,
         engine=engine,
+        quality=quality,
         note=note,
         api_key=api_key,
         prompt=prompt,
@@ -243,6 +257,7 @@ def _wire(app: App, demo: gr.Blocks, p: _Page) -> None:
         p.api_key,
         p.workspace,
         p.history_state,
+        p.quality,
     ]
     for ticket, queue, limit in (
         (p.novita_ticket, "novita", opts.novita_concurrency),
@@ -334,11 +349,19 @@ def launch_kwargs(
         "ssr_mode": False,
         "show_error": False,  # only gr.Error texts reach the page; anything else is logged server-side
         "footer_links": ["api"],
-        "js": PAGE_JS % {"max_bytes": opts.max_file_size},
-        "css": CSS,
+        "js": _page_script(opts),
+        "css": CSS + EDITOR_CSS,
         "theme": gr.themes.Default(primary_hue="indigo"),
         "app_kwargs": app_kwargs,
     }
+
+
+def _page_script(opts: Options) -> str:
+    """The page's script, then the editor's (shortcuts, brush size, compare)."""
+    extra = editor_js(
+        size=editor_config.BRUSH_RADIUS, minimum=editor_config.BRUSH_MIN, maximum=editor_config.BRUSH_MAX
+    )
+    return f"() => {{ ({PAGE_JS % {'max_bytes': opts.max_file_size}})(); ({extra})(); }}"
 
 
 def queue_kwargs(options: Options | None = None) -> dict[str, Any]:

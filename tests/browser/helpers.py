@@ -122,7 +122,7 @@ def start_app(
     server_key: str | None = None,
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
-    timeout: float = 60.0,
+    timeout: float = 420.0,  # a loaded CI machine can take a minute just to import gradio
 ) -> AppServer:
     """Start ``python app.py --port N [args]`` with NOVITA_BASE_URL=base_url; returns once it answers HTTP."""
     port = free_port()

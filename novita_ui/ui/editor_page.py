@@ -1,0 +1,180 @@
+"""The editor's page script and styles: shortcuts, the brush-size control, hold-to-compare, the phone layout.
+
+Plain strings, like ``page.py``; ``layout.launch_kwargs`` runs this script after the page's own. It drives
+Gradio's ``ImageEditor`` through what a user could click (the toolbar buttons by ``aria-label``, the range
+input the Brush Size button opens), so it needs no access to the editor's internals;
+``tests/test_editor_contract.py`` fails when a Gradio upgrade renames those pieces.
+"""
+
+from __future__ import annotations
+
+EDITOR_CSS = """
+/* The tool palette sits in a strip left of the canvas, so it never covers the photo. */
+#editor .pixi-target, #editor .pixi-target-crop {
+  left: 46px !important; width: calc(100% - 46px) !important;
+}
+#editor .toolbar-wrap { left: 8px !important; }
+/* The quality choice only matters to the Offline engine. */
+body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { display: none; }
+#shortcuts { font-size: .8rem; opacity: .8; }
+#shortcuts p { margin: 0; }
+#compare { touch-action: none; user-select: none; -webkit-user-select: none; }
+/* Transparency shows as a checkerboard, not as white, in the result views. */
+#result-slider img[data-testid="imageslider-image"], #history .thumbnail-item img {
+  background: repeating-conic-gradient(#d9d9d9 0% 25%, #ffffff 0% 50%) 50% / 16px 16px !important;
+}
+/* Hold-to-compare: the result image hides, the original under it shows whole. */
+#result-slider.nu-comparing img[data-testid="imageslider-image"].fixed { visibility: hidden; }
+#result-slider.nu-comparing [data-testid="slider"] { visibility: hidden; }
+@media (max-width: 640px) {
+  /* Phones: the palette becomes a row under the photo and the photo gets the full width. */
+  #editor .pixi-target, #editor .pixi-target-crop {
+    left: 0 !important; width: 100% !important; height: calc(100% - 44px) !important;
+  }
+  #editor .toolbar-wrap {
+    top: auto !important; bottom: 4px !important; left: 50% !important; transform: translateX(-50%);
+    flex-direction: row !important; width: auto !important; height: 36px; padding: 0 6px;
+  }
+  #editor .toolbar-wrap .half-container { flex-direction: row !important; }
+  #editor { height: 62vh !important; max-height: 560px; }
+  /* Remove comes right under the photo, before the engine settings. */
+  #remove { order: -2; }
+  #status { order: -1; }
+  #shortcuts { display: none; }
+}
+"""
+
+# Runs once when the page loads (chained after page.PAGE_JS). Exposes window.nuBrushSize(n) for tests.
+EDITOR_JS = """
+() => {
+  const MIN = %(min)d, MAX = %(max)d;
+  const q = (s) => document.querySelector(s);
+  const tool = (label) => q(`#editor button[aria-label="${label}"]`);
+  const on = (label) => /highlight/.test(tool(label)?.className || '');
+  const press = (label) => {
+    const b = tool(label);
+    if (b && !b.disabled) b.click();
+  };
+  const inside = (t, sel) => t instanceof Element && !!t.closest(sel);
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+  const typing = (t) => t instanceof Element && !!t.closest(
+    'textarea, select, [contenteditable=""], [contenteditable="true"], ' +
+    'input:not([type="range"]):not([type="radio"]):not([type="checkbox"]):not([type="button"]):not([type="file"])');
+  const hasPhoto = () => !!(q('#photo-info textarea')?.value) && !q('#editor .empty.wrap');
+  const setValue = (input, value) => {
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(input, String(value));
+    input.dispatchEvent(new Event('input', {bubbles: true}));
+  };
+
+  // Strokes since the photo loaded: Ctrl+Z never undoes past them (the editor's Undo would blank the photo).
+  let strokes = 0, undone = 0, photo = '';
+  const sync = () => {
+    const now = q('#photo-info textarea')?.value || '';
+    if (now !== photo) { photo = now; strokes = 0; undone = 0; }
+  };
+  document.addEventListener('pointerup', (e) => {
+    sync();
+    if (inside(e.target, '#editor .pixi-target') && (on('Brush') || on('Erase'))) {
+      strokes += 1; undone = 0;
+    }
+  }, true);
+  document.addEventListener('click', (e) => {
+    const b = e.target instanceof Element && e.target.closest('#editor button, #clear-mask');
+    if (!b) return;
+    sync();
+    const label = b.getAttribute('aria-label');
+    if (label === 'Undo' && strokes > 0) { strokes -= 1; undone += 1; }
+    else if (label === 'Redo' && undone > 0) { undone -= 1; strokes += 1; }
+    else if (b.id === 'clear-mask' || label === 'Clear canvas') { strokes = 0; undone = 0; }
+  }, true);
+
+  // Brush size: the visible slider (#brush-size), [ and ], and the editor's own size popup kept in step.
+  let size = %(size)d;
+  const showSize = (n) => {
+    const range = q('#brush-size input[type="range"]');
+    if (range && Number(range.value) !== n) setValue(range, n);
+    const box = q('#brush-size input[type="number"]');
+    if (box && Number(box.value) !== n) setValue(box, n);
+  };
+  async function applySize(n) {
+    n = Math.max(MIN, Math.min(MAX, Math.round(Number(n) || size)));
+    size = n;
+    showSize(n);
+    if (!hasPhoto()) return n;
+    const erasing = on('Erase');
+    if (!erasing && !on('Brush')) press('Brush');
+    await frame();
+    let range = q('#editor .toolbar-wrap input[type="range"]');
+    const opened = !range;
+    if (opened) press(erasing ? 'Eraser Size' : 'Brush Size');
+    for (let i = 0; i < 30 && !range; i++) {
+      await frame();
+      range = q('#editor .toolbar-wrap input[type="range"]');
+    }
+    if (!range) return n;
+    if (Number(range.value) !== n) setValue(range, n);
+    if (opened) { await frame(); document.body.dispatchEvent(new MouseEvent('mousedown', {bubbles: true})); }
+    return n;
+  }
+  window.nuBrushSize = applySize;
+  for (const type of ['input', 'change']) {
+    document.addEventListener(type, (e) => {
+      const t = e.target;
+      const mine = inside(t, '#brush-size') && t instanceof HTMLInputElement;
+      if (mine && Number(t.value) !== size) applySize(t.value);
+    });
+  }
+  // Hold to compare: the button, or the C key, shows the original instead of the result while held.
+  const comparing = (flag) => q('#result-slider')?.classList.toggle('nu-comparing', flag);
+  document.addEventListener('pointerdown', (e) => {
+    if (inside(e.target, '#compare')) { e.preventDefault(); comparing(true); }
+  }, true);
+  for (const type of ['pointerup', 'pointercancel', 'blur']) {
+    window.addEventListener(type, () => comparing(false), true);
+  }
+  document.addEventListener('contextmenu', (e) => {
+    if (inside(e.target, '#compare')) e.preventDefault();  // a long press on a phone opens no menu
+  }, true);
+
+  // The mouse wheel (and a trackpad pinch) zooms, as in other editors: Gradio zooms on Alt+wheel only.
+  window.addEventListener('wheel', (e) => {
+    if (e.altKey || !inside(e.target, '#editor .pixi-target')) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    e.target.dispatchEvent(new WheelEvent('wheel', {
+      bubbles: true, cancelable: true, composed: true, clientX: e.clientX, clientY: e.clientY,
+      screenX: e.screenX, screenY: e.screenY, deltaY: e.deltaY, deltaMode: e.deltaMode, altKey: true,
+    }));
+  }, {capture: true, passive: false});
+
+  // Keys. None fires while the user types in a text field.
+  let panningFrom = null;
+  document.addEventListener('keydown', (e) => {
+    if (typing(e.target) || e.isComposing) return;
+    const mod = e.ctrlKey || e.metaKey, key = e.key.toLowerCase();
+    let handled = true;
+    sync();
+    if (mod && key === 'z' && !e.shiftKey) { if (strokes > 0) press('Undo'); }
+    else if (mod && (key === 'z' || (key === 'y' && e.ctrlKey))) { if (undone > 0) press('Redo'); }
+    else if (mod || e.altKey) handled = false;
+    else if (e.key === ']') applySize(Math.max(size + 1, size * 1.25));
+    else if (e.key === '[') applySize(Math.min(size - 1, size / 1.25));
+    else if (e.key === 'Enter' && !inside(e.target, 'button, a, [role="button"]')) {
+      if (!e.repeat) q('#remove')?.click();
+    } else if (e.key === ' ' && hasPhoto() && !inside(e.target, 'button')) {
+      if (!e.repeat && panningFrom === null) { panningFrom = on('Erase') ? 'Erase' : 'Brush'; press('Pan'); }
+    } else if (key === 'c' && q('#result-slider img')) comparing(true);
+    else handled = false;
+    if (handled) e.preventDefault();
+  }, true);
+  document.addEventListener('keyup', (e) => {
+    if (e.key === ' ' && panningFrom !== null) { press(panningFrom); panningFrom = null; }
+    if (e.key.toLowerCase() === 'c') comparing(false);
+  }, true);
+}
+"""
+
+
+def editor_js(*, size: int, minimum: int, maximum: int) -> str:
+    """The editor script with the brush-size limits filled in."""
+    return EDITOR_JS % {"size": size, "min": minimum, "max": maximum}

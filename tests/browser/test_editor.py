@@ -1,0 +1,307 @@
+"""The editor as a user meets it: a see-through mask, shortcuts, brush size, compare, history, phone.
+
+Screenshots go to test-output/screenshots/editor-*.png. Pixels are read from real screenshots of the page.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from novita_ui.ui.editor import BRUSH_RADIUS, MASK_COLOUR
+from tests.browser.conftest import BALL
+from tests.browser.helpers import (
+    EDITOR_CANVAS,
+    EDITOR_ZOOM,
+    TOOL_BRUSH,
+    click_remove,
+    download,
+    drop_file,
+    image_rect,
+    paint_stroke,
+    photo_info,
+    set_grow,
+    set_prompt,
+    shot,
+    status_text,
+    wait_app_ready,
+    wait_editor_ready,
+    wait_result,
+)
+
+MAGENTA = np.array([int(MASK_COLOUR[i : i + 2], 16) for i in (1, 3, 5)])
+Pixel = np.ndarray
+
+
+def _pixel(page: Any, x: float, y: float) -> Pixel:
+    """The colour on screen at (x, y), from a real screenshot."""
+    data = page.screenshot(clip={"x": int(x) - 1, "y": int(y) - 1, "width": 3, "height": 3})
+    pixels: Pixel = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    return np.asarray(pixels[1, 1])
+
+
+def _on_screen(page: Any, fx: float, fy: float) -> tuple[float, float]:
+    """Screen position of a point given as fractions of the photo in the editor."""
+    left, top, zoom = image_rect(page)
+    pw, ph = photo_info(page)["preview"]
+    return left + fx * pw * zoom, top + fy * ph * zoom
+
+
+def _wait_pixel(page: Any, x: float, y: float, ok: Callable[[Pixel], bool], timeout: float = 60.0) -> Pixel:
+    """Retry until the pixel at (x, y) satisfies ok (the canvas redraws asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        colour = _pixel(page, x, y)
+        if ok(colour) or time.monotonic() > deadline:
+            return colour
+        page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def _result(page: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """wait_result with room for a loaded machine; a timeout says what the status line showed."""
+    try:
+        return wait_result(page, previous, timeout=240_000)
+    except Exception as error:
+        raise AssertionError(f"no result; status: {status_text(page)!r}") from error
+
+
+def _near(a: Pixel, b: Pixel, tolerance: int = 30) -> bool:
+    return int(np.abs(a - b).max()) <= tolerance
+
+
+def _open(page: Any, url: str, photo: Any) -> dict[str, Any]:
+    page.goto(url)
+    wait_app_ready(page)
+    drop_file(page, photo)
+    return wait_editor_ready(page)
+
+
+def _red(pixels: np.ndarray) -> int:
+    return int(((pixels[..., 0] > 170) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)).sum())
+
+
+def _over_the_ball(page: Any) -> None:
+    """A zigzag across the ball (fractions of the 4:3 scene)."""
+    cx, cy, r = BALL[0], BALL[1], BALL[2] * 4 / 3
+    left, right = cx - BALL[2] * 1.2, cx + BALL[2] * 1.2
+    rows = [cy - r * 0.75 + i * (r * 1.5 / 3) for i in range(4)]
+    zigzag = [p for i, y in enumerate(rows) for p in ((left, y), (right, y))[:: 1 if i % 2 == 0 else -1]]
+    paint_stroke(page, *zigzag, steps=1)
+
+
+def test_the_mask_is_see_through_and_a_translucent_stroke_is_removed(keyless_app, page, photos):
+    _open(page, keyless_app.url, photos["scene"])
+    sky = _on_screen(page, 0.3, 0.2)
+    photo_colour = _pixel(page, *sky)
+    toolbar = page.locator("#editor .toolbar-wrap").bounding_box()
+    left, _, _ = image_rect(page)
+    assert toolbar["x"] + toolbar["width"] <= left, "the tool palette covers the photo"
+    paint_stroke(page, (0.2, 0.2), (0.4, 0.2))
+    seen = _wait_pixel(page, *sky, lambda c: not _near(c, photo_colour))
+    shot(page, "editor-desktop-translucent-stroke")
+    # Neither the photo nor the brush's pure colour: a blend, so the edge under the mask stays visible.
+    assert not _near(seen, photo_colour), (seen, photo_colour)
+    assert not _near(seen, MAGENTA, 40), seen
+    assert _near(seen, (photo_colour + MAGENTA) / 2, 45), (seen, photo_colour)
+    # A translucent stroke (alpha ~128 in the layer) is a full mask: the ball under it goes.
+    _over_the_ball(page)
+    set_grow(page, 6)
+    click_remove(page)
+    _result(page)
+    _, data = download(page)
+    out = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    original = np.asarray(Image.open(photos["scene"]).convert("RGB")).astype(int)
+    assert _red(out) < _red(original) * 0.02, "the ball under the translucent stroke is still there"
+
+
+def _brush_size_in_editor(page: Any) -> int:
+    """The size the editor's own Brush Size popup shows (opened and closed again)."""
+    page.click('#editor button[aria-label="Brush Size"]')
+    value = int(page.locator('#editor .toolbar-wrap input[type="range"]').input_value())
+    page.mouse.click(5, 5)
+    page.locator('#editor .toolbar-wrap input[type="range"]').wait_for(state="detached")
+    return value
+
+
+@pytest.mark.timeout(900)  # many canvas redraws under SwiftShader; slow on a loaded machine
+def test_shortcuts_undo_redo_size_zoom_pan_and_enter(keyless_app, page, photos):
+    _open(page, keyless_app.url, photos["scene"])
+    first, second = _on_screen(page, 0.3, 0.15), _on_screen(page, 0.3, 0.3)
+    photo_first, photo_second = _pixel(page, *first), _pixel(page, *second)
+    paint_stroke(page, (0.2, 0.15), (0.4, 0.15))
+    paint_stroke(page, (0.2, 0.3), (0.4, 0.3))
+    painted = _wait_pixel(page, *second, lambda c: not _near(c, photo_second))
+    assert not _near(painted, photo_second)
+    # Typing in a text box is typing: no undo, no size change, no Remove.
+    set_prompt(page, "a[b]")
+    page.press("#prompt input, #prompt textarea", "Control+z")
+    page.press("#prompt input, #prompt textarea", "Enter")
+    assert page.input_value('#brush-size input[type="number"]') == str(BRUSH_RADIUS)
+    assert not _near(_pixel(page, *second), photo_second), "Ctrl+Z in the prompt undid a stroke"
+    assert "Preparing" not in status_text(page)
+    page.click("h2")  # focus leaves the text box
+    page.keyboard.press("Control+z")
+    assert _near(_wait_pixel(page, *second, lambda c: _near(c, photo_second)), photo_second), "Ctrl+Z"
+    assert not _near(_pixel(page, *first), photo_first), "Ctrl+Z removed more than the last stroke"
+    shot(page, "editor-desktop-after-ctrl-z")
+    page.keyboard.press("Control+Shift+z")
+    assert not _near(_wait_pixel(page, *second, lambda c: not _near(c, photo_second)), photo_second)
+    page.keyboard.press("Control+z")
+    _wait_pixel(page, *second, lambda c: _near(c, photo_second))
+    page.keyboard.press("Control+y")
+    assert not _near(_wait_pixel(page, *second, lambda c: not _near(c, photo_second)), photo_second)
+    # [ and ] change the size in the visible control and in the editor itself.
+    page.keyboard.press("]")
+    page.keyboard.press("]")
+    grown = int(page.input_value('#brush-size input[type="number"]'))
+    assert grown > BRUSH_RADIUS + 5
+    page.locator('#editor .toolbar-wrap input[type="range"]').wait_for(state="detached")
+    assert _brush_size_in_editor(page) == grown
+    page.keyboard.press("[")
+    smaller = int(page.input_value('#brush-size input[type="number"]'))
+    assert smaller < grown
+    # The wheel zooms in (Gradio alone needs Alt+wheel), then Space+drag pans.
+    box = page.locator(EDITOR_CANVAS).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    before = page.inner_text(EDITOR_ZOOM)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(
+        "(z) => document.querySelector('#editor .zoom-number span').textContent !== z", arg=before
+    )
+    zoomed = float(page.inner_text(EDITOR_ZOOM).rstrip("%"))
+    assert zoomed > float(before.rstrip("%")), (before, zoomed)
+    probe = (cx - 60, cy - 60)
+    settled = _pixel(page, *probe)
+    page.keyboard.down(" ")
+    page.wait_for_function(
+        "() => /highlight/.test(document.querySelector('#editor button[aria-label=Pan]').className)"
+    )
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(1, 4):
+        page.mouse.move(cx + 60 * i, cy + 40 * i)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    assert not _near(_wait_pixel(page, *probe, lambda c: not _near(c, settled, 8)), settled, 8), "no pan"
+    assert "highlight" in (page.locator(TOOL_BRUSH).get_attribute("class") or "")  # back to the brush
+    shot(page, "editor-desktop-zoomed-panned")
+    page.mouse.move(0, 0)
+    page.keyboard.press("Enter")
+    result = _result(page)
+    assert result["engine"] == "local"
+
+
+@pytest.mark.timeout(900)  # two removals
+def test_hold_to_compare_and_history_rounds_tell_apart(keyless_app, page, photos):
+    _open(page, keyless_app.url, photos["scene"])
+    _over_the_ball(page)
+    set_grow(page, 6)
+    click_remove(page)
+    first = _result(page)
+    name1, _ = download(page)
+    # Inside the ball, right of the slider's handle: the result shows there, not the red ball.
+    page.locator("#result-slider").scroll_into_view_if_needed()
+    img = page.locator('#result-slider img[data-testid="imageslider-image"]').first.bounding_box()
+    spot = (img["x"] + img["width"] * (BALL[0] + BALL[2] * 0.5), img["y"] + img["height"] * BALL[1])
+    after_colour = _wait_pixel(page, *spot, lambda c: _red(c[None, None]) == 0)
+    assert _red(after_colour[None, None]) == 0, after_colour
+    page.mouse.move(*_centre(page, "#compare"))
+    page.mouse.down()
+    held = _wait_pixel(page, *spot, lambda c: _red(c[None, None]) == 1)
+    shot(page, "editor-desktop-compare-held")
+    page.mouse.up()
+    assert _red(held[None, None]) == 1, f"holding Compare did not show the original: {held}"
+    assert _red(_wait_pixel(page, *spot, lambda c: _red(c[None, None]) == 0)[None, None]) == 0
+    page.mouse.move(0, 0)
+    page.keyboard.down("c")
+    assert _red(_wait_pixel(page, *spot, lambda c: _red(c[None, None]) == 1)[None, None]) == 1, "C key"
+    page.keyboard.up("c")
+    # A second round on the same photo: a new number, its own time, its own download name.
+    page.locator("#editor").scroll_into_view_if_needed()
+    paint_stroke(page, (0.2, 0.7), (0.4, 0.7))
+    click_remove(page)
+    _result(page, first)
+    name2, _ = download(page)
+    captions = page.locator("#history .caption-label").all_inner_texts()
+    shot(page, "editor-desktop-history", full_page=True)
+    assert name1 == "garden-cleaned.jpg" and name2 == "garden-cleaned-2.jpg", (name1, name2)
+    assert len(captions) == 2 and captions[0] != captions[1], captions
+    assert captions[0].startswith("#2 ") and captions[1].startswith("#1 "), captions
+    assert "garden-cleaned-2.jpg" in captions[0] and "Offline" in captions[0], captions
+
+
+def _centre(page: Any, selector: str) -> tuple[float, float]:
+    box = page.locator(selector).bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _touch_stroke(page: Any, points: list[tuple[float, float]]) -> None:
+    """A one-finger stroke through real touch events (CDP), as a phone sends them."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+        kinds = ["touchStart"] + ["touchMove"] * (len(points) - 1)
+        for kind, (x, y) in zip(kinds, points, strict=True):
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()
+
+
+def test_phone_full_width_photo_remove_in_reach_and_touch_paints(keyless_app, phone_page, photos):
+    page = phone_page
+    _open(page, keyless_app.url, photos["scene"])
+    _, top, zoom = image_rect(page)
+    pw, ph = photo_info(page)["preview"]
+    width = page.viewport_size["width"]
+    shot(page, "editor-phone-loaded")
+    assert pw * zoom >= 0.8 * width, f"the photo is drawn {pw * zoom:.0f} px wide on a {width} px screen"
+    remove = page.locator("#remove").bounding_box()
+    assert remove["y"] + remove["height"] <= page.viewport_size["height"], "Remove is below the fold"
+    toolbar = page.locator("#editor .toolbar-wrap").bounding_box()
+    assert toolbar["y"] >= top + ph * zoom - 1, "the tool palette covers the photo"
+    spot = _on_screen(page, 0.3, 0.2)
+    photo_colour = _pixel(page, *spot)
+    _touch_stroke(page, [_on_screen(page, 0.15 + 0.05 * i, 0.2) for i in range(6)])
+    painted = _wait_pixel(page, *spot, lambda c: not _near(c, photo_colour))
+    shot(page, "editor-phone-touch-stroke")
+    assert not _near(painted, photo_colour), "a touch stroke did not paint"
+    click_remove(page)
+    result = _result(page)
+    shot(page, "editor-phone-result", full_page=True)
+    assert result["engine"] == "local"
+
+
+def test_the_gradio_pieces_the_page_script_drives(keyless_app, page, photos):
+    """What novita_ui/ui/editor_page.py relies on in Gradio's ImageEditor: a Gradio upgrade that renames or
+    drops one of these fails here, by name, instead of silently disabling a shortcut."""
+    _open(page, keyless_app.url, photos["small"])
+    labels = page.eval_on_selector_all(
+        "#editor button", "(bs) => bs.map((b) => b.getAttribute('aria-label'))"
+    )
+    for label in ("Brush", "Erase", "Brush Size", "Pan", "Undo", "Redo", "Zoom in"):
+        assert label in labels, f"the editor has no {label!r} button: {labels}"
+    assert "highlight" in (page.locator(TOOL_BRUSH).get_attribute("class") or "")  # the active-tool marker
+    assert page.locator("#editor .toolbar-wrap").count() == 1
+    page.click('#editor button[aria-label="Brush Size"]')
+    size = page.locator('#editor .toolbar-wrap input[type="range"]')
+    assert int(size.input_value()) == BRUSH_RADIUS and size.get_attribute("max") == "100"
+    page.mouse.click(5, 5)
+    size.wait_for(state="detached")
+    # Gradio zooms on Alt+wheel (the page script turns a plain wheel into that).
+    box = page.locator(EDITOR_CANVAS).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    before = page.inner_text(EDITOR_ZOOM)
+    page.keyboard.down("Alt")
+    page.mouse.wheel(0, -300)
+    page.keyboard.up("Alt")
+    page.wait_for_function(
+        "(z) => document.querySelector('#editor .zoom-number span').textContent !== z", arg=before
+    )
