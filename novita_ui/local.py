@@ -42,6 +42,20 @@ STRATEGIES: tuple[Strategy, ...] = ("crop", "whole")
 # the default; patchmatch's texture is worth asking for on big holes in textured areas when the user can wait.
 DEFAULT_METHOD: Method = "telea"
 
+# "Auto" quality: masks whose widest part is at most this share of the photo's longer side are strokes
+# (Telea fills them as well as patchmatch, in a fraction of the time); wider holes get patchmatch, which
+# keeps texture where Telea smears. Measured by `python -m benchmarks.bench_offline_choice` (README).
+_THIN_SHARE = 0.04
+
+
+def choose_method(mask: np.ndarray) -> Method:
+    """The method for a mask's shape: "telea" for thin strokes, "patchmatch" for wide areas."""
+    if not mask.any():
+        return DEFAULT_METHOD
+    width = 2.0 * float(cv2.distanceTransform((mask != 0).astype(np.uint8), cv2.DIST_L2, 3).max())
+    return "telea" if width <= _THIN_SHARE * max(mask.shape) else "patchmatch"
+
+
 # Patch radius 3 (7 x 7 patches), as IOPaint uses: 5 doubled the time on large holes for no visible gain.
 _PATCH_SIZE = 3
 _TELEA_RADIUS = 5

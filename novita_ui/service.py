@@ -50,7 +50,7 @@ class RemoveRequest:
     output_format: imaging.OutputFormat = "jpeg"
     grow: int = 0
     enterprise_plan: bool = False
-    method: local.Method = local.DEFAULT_METHOD
+    method: local.Method | Literal["auto"] = local.DEFAULT_METHOD  # "auto": local.choose_method
     lossless_webp: bool | None = None  # None: lossless WebP exactly when the source was lossless
     api_key: str | None = field(default=None, repr=False)
     session: str | None = None  # who asked (a browser session); its first 8 characters go into log lines
@@ -58,8 +58,8 @@ class RemoveRequest:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise InputError(f"Unknown engine {self.engine!r}: choose eraser, cleanup or local.")
-        if self.method not in local.METHODS:
-            raise InputError(f"Unknown method {self.method!r}: choose patchmatch or telea.")
+        if self.method not in (*local.METHODS, "auto"):
+            raise InputError(f"Unknown method {self.method!r}: choose patchmatch, telea or auto.")
         fixed = {
             "prompt": text_or_none(self.prompt),
             "api_key": text_or_none(self.api_key),
@@ -95,6 +95,8 @@ class RemoveResult:
     downscaled: bool  # the photo exceeded Novita's limits and was processed smaller, then pasted back
     timings: dict[str, float]
     written: str = ""  # how the file was written: "jpeg blocks" (untouched blocks kept) or "re-encoded"
+    method: local.Method | None = None  # the offline method that ran
+    flattened: bool = False  # the photo had transparency and the format (JPEG) has none: laid on white
 
 
 def output_name(source_name: str | None, fmt: imaging.OutputFormat) -> str:
@@ -133,10 +135,11 @@ class Service:
         started = time.perf_counter()
         photo, mask = await self._cpu(_prepare_inputs, request)
         prepared = time.perf_counter()
-        downscaled, task_id = False, None
+        downscaled, task_id, method = False, None, None
         if request.engine == "local":
             assert mask is not None  # _prepare_inputs insists on a mask for this engine
-            rgb = await self._cpu(local.inpaint, photo.rgb, mask, request.method)
+            method = local.choose_method(mask) if request.method == "auto" else request.method
+            rgb = await self._cpu(local.inpaint, photo.rgb, mask, method)
         else:
             payload = await self._cpu(imaging.prepare_payload, photo, mask)
             downscaled = payload.downscaled
@@ -160,6 +163,8 @@ class Service:
                 "finish_s": round(finished - engine_done, 3),
                 "total_s": round(finished - started, 3),
             },
+            method=method,
+            flattened=photo.alpha is not None and request.output_format == "jpeg",
         )
 
     async def _run_remote(

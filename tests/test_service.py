@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from novita_ui.errors import InputError
+from novita_ui.imaging import OutputFormat
 from novita_ui.service import RemoveRequest, Service, output_name
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, FakeNovita, central_box
@@ -144,6 +145,24 @@ async def test_the_offline_engine_needs_no_key_and_changes_only_the_mask() -> No
     assert out.format == "WEBP" and out.size == (200, 150)
     changed = np.asarray(out.convert("RGB")).astype(int) - pixels
     assert np.abs(changed[mask > 0]).mean() > 1  # something was painted in
+
+
+async def test_auto_quality_says_which_method_ran_and_jpeg_says_it_flattened() -> None:
+    service = Service(fast_settings("http://127.0.0.1:9", api_key=None))
+    rgba = np.dstack([photo_like(400, 300), np.full((300, 400), 128, np.uint8)])
+    thin = np.zeros((300, 400), np.uint8)
+    thin[150:153, 50:350] = 255  # a 3 px line: a stroke
+    wide = box_mask(400, 300, (120, 80, 280, 220))  # 160 x 140: an area
+    runs = []
+    cases: tuple[tuple[np.ndarray, OutputFormat], ...] = ((thin, "jpeg"), (wide, "png"))
+    for mask, fmt in cases:
+        request = RemoveRequest(
+            engine="local", image=encode(rgba, "PNG"), mask=mask, output_format=fmt, method="auto"
+        )
+        runs.append(await service.remove(request))
+    await service.aclose()
+    assert [r.method for r in runs] == ["telea", "patchmatch"]
+    assert [r.flattened for r in runs] == [True, False]  # JPEG has no alpha; PNG kept it
 
 
 def test_output_names_keep_the_stem() -> None:

@@ -30,6 +30,7 @@ from ..errors import BudgetExhaustedError, InputError, NovitaUIError
 from ..guard import SpendGuard
 from ..service import Engine, RemoveRequest, RemoveResult, Service, output_name
 from .helpers import (
+    FLATTENED,
     HISTORY_LIMIT,
     NO_PHOTO,
     Options,
@@ -40,10 +41,13 @@ from .helpers import (
     error_title,
     image_size,
     make_preview,
+    next_round,
     painted_mask,
     progress_text,
+    quality_of,
     read_optional,
     result_preview,
+    unique_name,
     user_message,
 )
 
@@ -271,10 +275,16 @@ class App:
         )
 
     async def _finish(
-        self, result: RemoveResult, ws: Workspace, prompt: str, session: str, started: float
+        self,
+        result: RemoveResult,
+        ws: Workspace,
+        prompt: str,
+        session: str,
+        started: float,
+        history: list[Outcome],
     ) -> tuple[Outcome, str | None]:
         """Write the result and its preview; save the copy for --output-dir at the same time."""
-        name = output_name(ws.name, result.format)
+        name = unique_name(output_name(ws.name, result.format), history)
         file = self.scratch.new_file(session, name)
         after = self.scratch.new_file(session, "after." + ("png" if result.format != "jpeg" else "jpg"))
 
@@ -296,6 +306,10 @@ class App:
             result.task_id,
             result.downscaled,
             time.perf_counter() - started,
+            next_round(history),
+            time.strftime("%H:%M:%S"),
+            result.method,
+            result.flattened,
         )
         return outcome, warning
 
@@ -314,6 +328,7 @@ class App:
         history: list[Outcome] | None,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  # Gradio finds the progress tracker by this default
+        quality: str | None = "Auto",  # the last input: Gradio puts request and progress in their places
     ) -> AsyncIterator[tuple[Any, ...]]:
         """Remove what the user painted/described; streams status lines, then the result panel."""
         started = time.perf_counter()
@@ -335,6 +350,8 @@ class App:
                 enterprise,
                 api_key or "",
             )
+            if engine == "local":
+                removal = dataclasses.replace(removal, method=quality_of(quality))
             if engine == "local" and removal.prompt and (removal.mask is not None or removal.mask_file):
                 gr.Info("The Offline engine ignores the prompt: it removes what you painted.")
             events: asyncio.Queue[TaskProgress] = asyncio.Queue()
@@ -351,7 +368,7 @@ class App:
                 )
                 yield _status(progress_text(update))
             result = task.result()
-            outcome, warning = await self._finish(result, ws, prompt or "", session, started)
+            outcome, warning = await self._finish(result, ws, prompt or "", session, started, history or [])
         except NovitaUIError as error:
             message = user_message(error)
             yield _status(f"**Not removed.** {message}")
@@ -375,7 +392,13 @@ class App:
         items = [outcome, *(history or [])][:HISTORY_LIMIT]
         gallery = [(str(item.after), item.caption()) for item in items]
         w, h = outcome.size
-        done = f"Done in {outcome.seconds:.1f} s: **{outcome.file.name}** ({w} × {h} px)."
+        done = (
+            f"Done in {outcome.seconds:.1f} s with {outcome.engine_label()}: **{outcome.file.name}** "
+            f"({w} × {h} px)."
+        )
+        if outcome.flattened:
+            done += f" {FLATTENED}"
+            gr.Info(FLATTENED)
         yield (
             (str(outcome.before), str(outcome.after)),
             _download_button(outcome),

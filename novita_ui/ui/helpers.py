@@ -11,11 +11,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
 
-from .. import imaging
+from .. import imaging, local
 from ..client import KEY_HELP, TaskProgress
 from ..errors import (
     AuthenticationError,
@@ -32,8 +33,18 @@ ENGINE_LABELS: dict[str, Engine] = {
     "Novita Cleanup": "cleanup",
     "Offline": "local",
 }
+# The Offline engine's quality choice -> local method ("auto": local.choose_method, by the mask's shape).
+QUALITY_LABELS: dict[str, local.Method | Literal["auto"]] = {
+    "Auto": "auto",
+    "Fast": "telea",
+    "Texture": "patchmatch",
+}
 FORMATS: tuple[imaging.OutputFormat, ...] = imaging.OUTPUT_FORMATS
 HISTORY_LIMIT = 24
+FLATTENED = (
+    "The photo's transparent areas were laid on white: JPEG has no transparency. "
+    "Choose png or webp to keep them."
+)
 # Gradio's cache sweep: every minute, files older than 10 minutes go. What ages out is only hand-offs:
 # uploads (read by their event as soon as it leaves the queue; Gradio then keeps no reference) and API
 # results (fetched by the client as soon as its call ends; the scratch deletes them after 2 minutes
@@ -99,11 +110,21 @@ class Outcome:
     task_id: str | None
     downscaled: bool
     seconds: float
+    round: int = 1  # 1 for a session's first result, then 2, 3...
+    finished: str = ""  # local server time, HH:MM:SS
+    method: local.Method | None = None  # the offline method that ran
+    flattened: bool = False  # transparency laid on white for JPEG
+
+    def engine_label(self) -> str:
+        """ "Offline (Texture)", "Novita Eraser"..."""
+        label = next(k for k, v in ENGINE_LABELS.items() if v == self.engine)
+        quality = next((k for k, v in QUALITY_LABELS.items() if v == self.method), None)
+        return f"{label} ({quality})" if quality else label
 
     def caption(self) -> str:
-        """A short line for the history gallery."""
-        label = next(k for k, v in ENGINE_LABELS.items() if v == self.engine)
-        return f"{self.file.name} · {label}"
+        """A short line for the history gallery: which round, when, which engine, which file."""
+        when = f" · {self.finished}" if self.finished else ""
+        return f"#{self.round}{when} · {self.engine_label()} · {self.file.name}"
 
     def info(self) -> str:
         """JSON describing the result (read by the browser tests)."""
@@ -113,11 +134,38 @@ class Outcome:
                 "size": list(self.size),
                 "format": self.output_format,
                 "engine": self.engine,
+                "method": self.method,
+                "flattened": self.flattened,
+                "round": self.round,
                 "task_id": self.task_id,
                 "downscaled": self.downscaled,
                 "seconds": round(self.seconds, 3),
             }
         )
+
+
+def next_round(history: Sequence[Outcome]) -> int:
+    """The number of the session's next result (history is newest first)."""
+    return max((item.round for item in history), default=0) + 1
+
+
+def unique_name(name: str, history: Sequence[Outcome]) -> str:
+    """``photo-cleaned.jpg``, then ``photo-cleaned-2.jpg``... so every download of a session is told apart."""
+    taken = {item.file.name for item in history}
+    stem, dot, ext = name.rpartition(".")
+    number = 1
+    while name in taken:
+        number += 1
+        name = f"{stem}-{number}{dot}{ext}"
+    return name
+
+
+def quality_of(label: str | None) -> local.Method | Literal["auto"]:
+    """The offline method for a quality label (Auto when none is given)."""
+    try:
+        return QUALITY_LABELS[label or "Auto"]
+    except KeyError:
+        raise InputError(f"Unknown quality {label!r}: choose one of {', '.join(QUALITY_LABELS)}.") from None
 
 
 def engine_of(label: str | None) -> Engine:
