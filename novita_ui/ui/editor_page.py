@@ -19,8 +19,9 @@ body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { displa
 #shortcuts { font-size: .8rem; opacity: .8; }
 #shortcuts p { margin: 0; }
 #compare { touch-action: none; user-select: none; -webkit-user-select: none; }
-/* Transparency shows as a checkerboard, not as white, in the result views. */
-#result-slider img[data-testid="imageslider-image"], #history .thumbnail-item img {
+/* Transparency shows as a checkerboard, not as white, in the result views. Only PNG previews can have it
+   (helpers.result_preview); an opaque photo's JPEG preview keeps the plain letterbox around it. */
+#result-slider img[data-testid="imageslider-image"][src$=".png"], #history .thumbnail-item img[src$=".png"] {
   background: repeating-conic-gradient(#d9d9d9 0% 25%, #ffffff 0% 50%) 50% / 16px 16px !important;
 }
 /* Hold-to-compare: the result image hides, the original under it shows whole. */
@@ -36,7 +37,8 @@ body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { displa
     flex-direction: row !important; width: auto !important; height: 36px; padding: 0 6px;
   }
   #editor .toolbar-wrap .half-container { flex-direction: row !important; }
-  #editor { height: 62vh !important; max-height: 560px; }
+  #editor { height: 56vh !important; max-height: 560px; }
+  .gradio-container .main.app { padding-left: 6px !important; padding-right: 6px !important; }
   /* Remove comes right under the photo, before the engine settings. */
   #remove { order: -2; }
   #status { order: -1; }
@@ -146,6 +148,28 @@ EDITOR_JS = """
       screenX: e.screenX, screenY: e.screenY, deltaY: e.deltaY, deltaMode: e.deltaMode, altKey: true,
     }));
   }, {capture: true, passive: false});
+
+  // Phones: Gradio fits the photo with a wide margin (a third of the screen); zoom it to the full width once
+  // per photo, through the same Alt+wheel zoom.
+  let fitted = '', settling = 0;
+  const fitWidth = () => {
+    const info = q('#photo-info textarea')?.value || '';
+    const canvas = q('#editor .pixi-target canvas');
+    const label = q('#editor .zoom-number span')?.textContent || '';
+    if (window.innerWidth > 640 || !info || info === fitted || !canvas || !hasPhoto() || !label) return;
+    const box = canvas.getBoundingClientRect();
+    const [w, h] = JSON.parse(info).preview, zoom = parseFloat(label) / 100;
+    const factor = Math.min((box.width - 8) / (w * zoom), (box.height - 8) / (h * zoom));
+    if (!(factor > 1.05)) return;
+    fitted = info;
+    canvas.dispatchEvent(new WheelEvent('wheel', {
+      bubbles: true, cancelable: true, clientX: box.x + box.width / 2, clientY: box.y + box.height / 2,
+      deltaY: -(factor - 1) / 0.0005, altKey: true,
+    }));
+  };
+  // Once the zoom label has rested for half a second: the editor has drawn the new photo by then.
+  new MutationObserver(() => { clearTimeout(settling); settling = setTimeout(fitWidth, 500); })
+    .observe(document.body, {subtree: true, childList: true, characterData: true});
 
   // Keys. None fires while the user types in a text field.
   let panningFrom = null;

@@ -258,11 +258,21 @@ def _touch_stroke(page: Any, points: list[tuple[float, float]]) -> None:
 def test_phone_full_width_photo_remove_in_reach_and_touch_paints(keyless_app, phone_page, photos):
     page = phone_page
     _open(page, keyless_app.url, photos["scene"])
-    _, top, zoom = image_rect(page)
     pw, ph = photo_info(page)["preview"]
     width = page.viewport_size["width"]
+    try:  # the page zooms the photo to the screen's width once it is drawn
+        page.wait_for_function(
+            """([pw, min]) => parseFloat(document.querySelector('#editor .zoom-number span').textContent)
+                              / 100 * pw >= min""",
+            arg=[pw, 0.8 * width],
+            timeout=60_000,
+        )
+    except Exception as error:
+        zoom = image_rect(page)[2]
+        raise AssertionError(f"the photo is drawn {pw * zoom:.0f} px wide on a {width} px screen") from error
+    wait_editor_ready(page, previous={})  # the zoom has settled
+    _, top, zoom = image_rect(page)
     shot(page, "editor-phone-loaded")
-    assert pw * zoom >= 0.8 * width, f"the photo is drawn {pw * zoom:.0f} px wide on a {width} px screen"
     remove = page.locator("#remove").bounding_box()
     assert remove["y"] + remove["height"] <= page.viewport_size["height"], "Remove is below the fold"
     toolbar = page.locator("#editor .toolbar-wrap").bounding_box()
