@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--prompt", help="what to remove, e.g. 'dog'")
     cleanup = commands.add_parser("cleanup", help="Novita cleanup: mask")
     _add_common(cleanup, mask_required=True)
+    for remote in (erase, cleanup):
+        remote.add_argument(
+            "--whole-photo",
+            action="store_true",
+            help="above Novita's 16 MP / 30 MB, send the whole photo downscaled instead of a "
+            "full-resolution crop around the mask (also NOVITA_UI_SEND_WHOLE_PHOTO=1)",
+        )
     cleanup.add_argument("--enterprise-plan", action="store_true", help="use a dedicated enterprise endpoint")
     offline = commands.add_parser("local", help="offline engine, no key and no network")
     _add_common(offline, mask_required=True)
@@ -117,6 +124,7 @@ async def _run_single(args: argparse.Namespace) -> int:
         enterprise_plan=getattr(args, "enterprise_plan", False),
         method=getattr(args, "method", None),
         lossless_webp=False if args.lossy_webp else None,
+        whole_photo=True if getattr(args, "whole_photo", False) else None,
     )
     service = Service(Settings.load())
     try:
@@ -126,10 +134,9 @@ async def _run_single(args: argparse.Namespace) -> int:
     finally:
         await service.aclose()
     write_atomic(args.output, result.data)
-    note = " (processed at reduced size to fit Novita's limits)" if result.downscaled else ""
-    print(
-        f"Saved {args.output} ({result.size[0]} x {result.size[1]}, {result.format}){note}", file=sys.stderr
-    )
+    print(f"Saved {args.output} ({result.size[0]} x {result.size[1]}, {result.format})", file=sys.stderr)
+    if result.note:
+        print(result.note, file=sys.stderr)
     return EXIT_OK
 
 

@@ -54,6 +54,13 @@ class Settings:
     # Attempts to download a result image from the object store.
     download_attempts: int = 4
 
+    # -- image work (issues 13 and 15)
+    # Estimated decoded bytes of image work at once (budget.py). 2.5 GB runs two 100 MP photos side by side
+    # and keeps a 16 GB machine (a Hugging Face Space on CPU basic) far from swapping.
+    memory_budget_mb: int = 2560
+    # Send the whole photo (downscaled to fit) instead of a crop around the mask above Novita's limits.
+    send_whole_photo: bool = False
+
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings: explicit ``overrides`` win over ``env`` (default ``os.environ``), then defaults."""
@@ -72,6 +79,7 @@ class Settings:
         encoding = env.get("NOVITA_ERASER_IMAGE_ENCODING", "").strip()
         if encoding:
             values["eraser_image_encoding"] = encoding
+        values.update(_image_work_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()
@@ -87,10 +95,24 @@ class Settings:
             raise ValueError("poll_rate must be positive")
         if self.max_attempts < 1 or self.download_attempts < 1:
             raise ValueError("attempt counts must be at least 1")
+        if self.memory_budget_mb < 64:
+            raise ValueError("the memory budget (NOVITA_UI_MEMORY_BUDGET_MB) must be at least 64 MB")
 
     def with_key(self, api_key: str | None) -> Settings:
         """The same settings with another key (a browser session's own, for instance)."""
         return dataclasses.replace(self, api_key=api_key or None)
+
+
+def _image_work_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """NOVITA_UI_MEMORY_BUDGET_MB and NOVITA_UI_SEND_WHOLE_PHOTO (1/true/yes)."""
+    values: dict[str, Any] = {}
+    budget = _env_float(env, "NOVITA_UI_MEMORY_BUDGET_MB")
+    if budget is not None:
+        values["memory_budget_mb"] = int(budget)
+    whole = env.get("NOVITA_UI_SEND_WHOLE_PHOTO", "").strip().lower()
+    if whole:
+        values["send_whole_photo"] = whole in ("1", "true", "yes", "on")
+    return values
 
 
 def env_value(name: str, default: str | None = None) -> str | None:

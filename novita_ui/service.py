@@ -19,11 +19,13 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import imaging, jpegedit, local
+from . import crop, imaging, jpegedit, local
+from .budget import MemoryBudget, estimate
 from .client import ImageResult, NovitaClient, ProgressCallback, SpendBudget
 from .config import Settings
 from .errors import InputError
 from .normalise import mask_or_prompt_problem, parse_format, text_or_none
+from .tasks import TaskProgress
 
 Engine = Literal["eraser", "cleanup", "local"]
 ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
@@ -32,6 +34,7 @@ T = TypeVar("T")
 # removed area to one lossy generation, for the price of a larger download from the object store.
 _REMOTE_FORMAT: imaging.OutputFormat = "png"
 log = logging.getLogger(__name__)
+WAITING_NOTE = "Waiting for memory: other large photos are being processed; yours starts next."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +57,7 @@ class RemoveRequest:
     lossless_webp: bool | None = None  # None: lossless WebP exactly when the source was lossless
     api_key: str | None = field(default=None, repr=False)
     session: str | None = None  # who asked (a browser session); its first 8 characters go into log lines
+    whole_photo: bool | None = None  # send the whole photo above Novita's limits (None: the settings say)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -92,11 +96,30 @@ class RemoveResult:
     size: tuple[int, int]
     engine: Engine
     task_id: str | None
-    downscaled: bool  # the photo exceeded Novita's limits and was processed smaller, then pasted back
+    downscaled: bool  # the removed area was processed smaller than the original, then pasted back
     timings: dict[str, float]
     written: str = ""  # how the file was written: "jpeg blocks" (untouched blocks kept) or "re-encoded"
     method: local.Method | None = None  # the offline method that ran
     flattened: bool = False  # the photo had transparency and the format (JPEG) has none: laid on white
+    region: crop.Region | None = None  # what went to Novita (None for the offline engine)
+
+    @property
+    def note(self) -> str | None:
+        """One sentence on what was sent, when it was not simply the photo at full size."""
+        if self.region is None or (self.region.whole and not self.downscaled):
+            return None
+        if not self.region.whole:
+            x0, y0, x1, y1 = self.region.box
+            at = "at full resolution" if not self.downscaled else f"at {self.region.scale:.0%} of its size"
+            return f"Only a {x1 - x0} x {y1 - y0} px crop around the mask was sent to Novita, {at}."
+        return (
+            f"The whole photo was sent at {self.region.scale:.0%} of its size (larger than Novita accepts); "
+            "only the removed area was pasted back."
+        )
+
+    def record(self) -> dict[str, object]:
+        """Extra sidecar fields: what was sent, the crop box and the scale."""
+        return {} if self.region is None else self.region.record()
 
 
 def output_name(source_name: str | None, fmt: imaging.OutputFormat) -> str:
@@ -114,6 +137,7 @@ class Service:
         # Offline inpainting is CPU-bound: bound it by the number of cores so it cannot starve the server.
         self.local_workers = workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(max_workers=self.local_workers, thread_name_prefix="offline")
+        self.memory = MemoryBudget(settings.memory_budget_mb * 2**20)
 
     async def aclose(self) -> None:
         """Release the HTTP pool and the worker threads."""
@@ -132,40 +156,31 @@ class Service:
         budget: SpendBudget | None = None,
     ) -> RemoveResult:
         """Clean one photo (see the module docstring); ``budget`` is charged for every POST attempt."""
-        started = time.perf_counter()
-        photo, mask = await self._cpu(_prepare_inputs, request)
-        prepared = time.perf_counter()
-        downscaled, task_id, method = False, None, None
+        clock = _Clock()
+        pixels = await self._cpu(_pixels, request)  # from the headers: nothing is decoded before admission
+        on_wait = _waiting_reporter(on_progress)
         if request.engine == "local":
-            assert mask is not None  # _prepare_inputs insists on a mask for this engine
-            method = local.choose_method(mask) if request.method == "auto" else request.method
-            rgb = await self._cpu(local.inpaint, photo.rgb, mask, method)
-        else:
-            payload = await self._cpu(imaging.prepare_payload, photo, mask)
-            downscaled = payload.downscaled
-            remote = await self._run_remote(request, payload, on_progress, budget)
-            task_id = remote.task_id
-            rgb = await self._cpu(_merge_remote, photo, remote.data, mask)
-        engine_done = time.perf_counter()
-        data, written = await self._cpu(_finish, photo, rgb, request)
-        finished = time.perf_counter()
-        return RemoveResult(
-            data=data,
-            format=request.output_format,
-            size=photo.size,
-            engine=request.engine,
-            task_id=task_id,
-            downscaled=downscaled,
-            written=written,
-            timings={
-                "prepare_s": round(prepared - started, 3),
-                "engine_s": round(engine_done - prepared, 3),
-                "finish_s": round(finished - engine_done, 3),
-                "total_s": round(finished - started, 3),
-            },
-            method=method,
-            flattened=photo.alpha is not None and request.output_format == "jpeg",
-        )
+            async with self.memory.admit(estimate(pixels, "local"), on_wait):
+                photo, mask = await self._cpu(_prepare_inputs, request)
+                assert mask is not None  # _prepare_inputs insists on a mask for this engine
+                clock.mark("prepare_s")
+                method = local.choose_method(mask) if request.method == "auto" else request.method
+                rgb = await self._cpu(local.inpaint, photo.rgb, mask, method)
+                del mask
+                clock.mark("engine_s")
+                output = await self._cpu(_finish, photo, rgb, request)
+            flat = _flattened(photo, request)
+            return _result(request, output, photo.size, None, None, clock, method=method, flattened=flat)
+        whole = self.settings.send_whole_photo if request.whole_photo is None else request.whole_photo
+        async with self.memory.admit(estimate(pixels, "remote"), on_wait):
+            sending = await self._cpu(_prepare_remote, request, whole)
+        clock.mark("prepare_s")
+        # Only the compressed photo, the payload and the mask's patch are held while Novita works.
+        remote = await self._run_remote(request, sending.payload, on_progress, budget)
+        clock.mark("engine_s")
+        async with self.memory.admit(estimate(pixels, "remote"), on_wait):
+            finished, size, flat = await self._cpu(_finish_remote, request, sending, remote.data)
+        return _result(request, finished, size, remote.task_id, sending.region, clock, flattened=flat)
 
     async def _run_remote(
         self,
@@ -221,18 +236,106 @@ def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Arra
     return photo, imaging.require_mask(mask)
 
 
-def _merge_remote(photo: imaging.Photo, data: bytes, mask: imaging.Array | None) -> imaging.Array:
-    """Put the remote result onto the full-resolution original, changing only the removed area."""
+@dataclass(frozen=True)
+class _Sending:
+    """What a remote removal keeps while Novita works: the bytes sent, their region, the mask's patch."""
+
+    payload: imaging.Payload
+    region: crop.Region
+    patch: crop.MaskPatch | None  # None for a prompt-only removal: the changed area is found afterwards
+
+
+def _pixels(request: RemoveRequest) -> int:
+    """The photo's pixel count from its header (and the mask file's checks), before anything is decoded."""
+    pixels = imaging.image_pixels(request.image)
+    if request.mask_file is not None:
+        imaging.image_pixels(request.mask_file, "mask")
+    return pixels
+
+
+def _prepare_remote(request: RemoveRequest, whole_photo: bool) -> _Sending:
+    """Decode, choose what to send (the crop or the whole photo), encode it; the decoded photo is dropped."""
+    photo, mask = _prepare_inputs(request)
+    box = crop.choose_box(photo, mask, whole_photo)
+    payload, region = crop.payload_for(photo, mask, box)
+    return _Sending(payload, region, None if mask is None else crop.MaskPatch.of(mask))
+
+
+def _finish_remote(
+    request: RemoveRequest, sending: _Sending, data: bytes
+) -> tuple[tuple[bytes, str], tuple[int, int], bool]:
+    """Decode the photo again and put Novita's result onto it, changing only the removed area; write it."""
     try:
         result, _ = imaging.decode_result(data)
     except ValueError:
         raise InputError("Novita's result could not be decoded. Try again.") from None
-    if mask is None:
+    photo = imaging.open_photo(request.image)
+    patch = sending.patch
+    if patch is None:
         # Prompt-only: the removed area is whatever the model changed, found at the size it worked on.
         h, w = result.shape[:2]
         before = photo.rgb if (w, h) == photo.size else imaging.resize(photo.rgb, (w, h))
-        mask = imaging.fit_mask(imaging.changed_area(before, result), photo.size)
-    return imaging.paste_masked(photo.rgb, result, mask)
+        changed = imaging.changed_area(before, result)
+        del before
+        if not changed.any():
+            return _finish(photo, photo.rgb, request), photo.size, _flattened(photo, request)
+        patch = crop.MaskPatch.of(imaging.fit_mask(changed, photo.size))
+    rgb = photo.rgb.copy()  # _finish compares the edit with the original, block by block
+    crop.paste_back(rgb, result, sending.region, patch)
+    return _finish(photo, rgb, request), photo.size, _flattened(photo, request)
+
+
+def _flattened(photo: imaging.Photo, request: RemoveRequest) -> bool:
+    """The photo had transparency and the format (JPEG) has none: it was laid on white."""
+    return photo.alpha is not None and request.output_format == "jpeg"
+
+
+class _Clock:
+    """Step timings for the result."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def mark(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = round(now - self.last, 3)
+        self.last = now
+
+
+def _result(
+    request: RemoveRequest,
+    written: tuple[bytes, str],
+    size: tuple[int, int],
+    task_id: str | None,
+    region: crop.Region | None,
+    clock: _Clock,
+    *,
+    method: local.Method | None = None,
+    flattened: bool = False,
+) -> RemoveResult:
+    clock.mark("finish_s")
+    timings = {**clock.timings, "total_s": round(clock.last - clock.started, 3)}
+    return RemoveResult(
+        data=written[0],
+        format=request.output_format,
+        size=size,
+        engine=request.engine,
+        task_id=task_id,
+        downscaled=region is not None and region.scale < 1.0,
+        timings=timings,
+        written=written[1],
+        method=method,
+        flattened=flattened,
+        region=region,
+    )
+
+
+def _waiting_reporter(on_progress: ProgressCallback | None) -> Callable[[], None] | None:
+    """Tell the front end a request is waiting for memory (a progress update with status "waiting")."""
+    if on_progress is None:
+        return None
+    return lambda: on_progress(TaskProgress(None, "waiting", note=WAITING_NOTE))
 
 
 def _finish(photo: imaging.Photo, rgb: imaging.Array, request: RemoveRequest) -> tuple[bytes, str]:

@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from .config import Settings
 
-Status = Literal["created", "queued", "processing", "succeeded", "failed", "unknown", "retrying"]
+# "waiting": for room in the memory budget, before anything is sent (service.py).
+Status = Literal["created", "queued", "processing", "succeeded", "failed", "unknown", "retrying", "waiting"]
 
 _STATUSES: dict[str, Status] = {
     "TASK_STATUS_QUEUED": "queued",

@@ -12,7 +12,11 @@ Two listeners run in background threads:
   (``store_host`` tells which).
 
 The "model" paints erased pixels (mask > 127) with the flat colour ``FILL`` and keeps every other
-pixel, so tests can check exactly what changed. A prompt without a mask erases ``central_box``.
+pixel, so tests can check exactly what changed. ``fill = "checker"`` paints a 1-pixel black/white
+checkerboard instead: fine detail that survives only if the removed area was processed at full size.
+Every eraser/cleanup submit records the size and byte count it received (``extras["image_size"]``,
+``extras["image_bytes"]``; also ``sizes_received()``), so tests can assert the scale sent. A prompt
+without a mask erases ``central_box``.
 
 Scripting API (thread-safe; read when a request arrives):
 
@@ -364,15 +368,20 @@ def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 
 
-def render_result(image: Image.Image, mask: np.ndarray | None, fmt: str) -> bytes:
-    """The fake model: paint ``FILL`` where mask > 127 (no mask: ``central_box``), encode as ``fmt``."""
+def render_result(image: Image.Image, mask: np.ndarray | None, fmt: str, fill: str = "flat") -> bytes:
+    """The fake model: paint ``FILL`` (or a 1-px checkerboard) where mask > 127 (no mask: ``central_box``)."""
     mode = "RGBA" if _has_alpha(image) and fmt != "jpeg" else "RGB"
     pixels = np.array(image.convert(mode))
     if mask is None:
         left, top, right, bottom = central_box(image.width, image.height)
-        pixels[top:bottom, left:right, :3] = FILL
+        mask = np.zeros((image.height, image.width), np.uint8)
+        mask[top:bottom, left:right] = 255
+    where = mask > 127
+    if fill == "checker":
+        ys, xs = np.nonzero(where)
+        pixels[ys, xs, :3] = (((xs + ys) % 2) * 255).astype(np.uint8)[:, None]
     else:
-        pixels[mask > 127, :3] = FILL
+        pixels[where, :3] = FILL
     out = io.BytesIO()
     options: dict[str, Any] = {"compress_level": 1} if fmt == "png" else {"quality": 95}
     Image.fromarray(pixels, mode).save(out, FORMATS[fmt], **options)
@@ -397,7 +406,8 @@ def _parse_submission(
     if rec.image_form not in forms:
         raise ApiError(400, "INVALID_IMAGE_FORMAT", f"{names[0]} must be sent as one of {sorted(forms)}")
     image = _open_image(raw, names[0])
-    rec.extras.update(image_size=image.size, output_format=fmt, mask=None, mask_form=None)
+    rec.extras.update(image_size=image.size, image_bytes=len(raw), output_format=fmt)
+    rec.extras.update(mask=None, mask_form=None)
     mask = None
     if body.get(names[1]) or mask_required:
         raw_mask, rec.extras["mask_form"] = _decode_payload(body.get(names[1]), names[1])
@@ -489,6 +499,7 @@ class FakeNovita:
         self.latency = 0.0
         self.store_latency = 0.0
         self.task_plan = TaskPlan()
+        self.fill = "flat"  # or "checker": see the module docstring
         # Whether the real eraser takes bare base64 is unknown: tests can refuse one form to cover both cases.
         self.eraser_image_forms = {"data_uri", "base64"}
         self._lock = threading.Lock()
@@ -578,6 +589,11 @@ class FakeNovita:
         """Recorded requests whose path starts with ``path_prefix`` (``"/results/"`` = the store)."""
         return [r for r in self.requests if r.path.startswith(path_prefix)]
 
+    def sizes_received(self) -> list[tuple[int, int]]:
+        """(width, height) of every image submitted to the eraser or cleanup, in order."""
+        subs = [r for r in self.requests if r.path in ("/v3/async/image-eraser", "/v3/cleanup")]
+        return [tuple(r.extras["image_size"]) for r in subs if "image_size" in r.extras]
+
     @property
     def keys_seen(self) -> list[str]:
         """Bearer keys of all recorded requests (API and store), in order."""
@@ -604,6 +620,7 @@ class FakeNovita:
             self._tasks.clear()
             self._results.clear()
         self.task_plan, self.latency, self.store_latency = TaskPlan(), 0.0, 0.0
+        self.fill = "flat"
         self.eraser_image_forms = {"data_uri", "base64"}
 
     # -- request handling (called from handler threads)
@@ -686,7 +703,7 @@ class FakeNovita:
         token, task_id = uuid.uuid4().hex, str(uuid.uuid4())
         if self.task_plan.echo_authorization:
             task_id += "-" + rec.headers.get("authorization", "")
-        result = render_result(sub.image, sub.mask, sub.fmt)
+        result = render_result(sub.image, sub.mask, sub.fmt, self.fill)
         url = f"{self.store_url}/results/{token}.{sub.fmt}"
         task = Task(task_id, self.task_plan, time.monotonic(), url, sub.fmt, result)
         with self._lock:
@@ -737,7 +754,7 @@ class FakeNovita:
         extra = rec.json.get("extra") or {}
         fmt = (extra.get("response_image_type") if isinstance(extra, dict) else None) or "png"
         sub = _parse_submission(rec, ("image_file", "mask_file"), fmt, True, {"data_uri", "base64"})
-        encoded = base64.b64encode(render_result(sub.image, sub.mask, sub.fmt)).decode("ascii")
+        encoded = base64.b64encode(render_result(sub.image, sub.mask, sub.fmt, self.fill)).decode("ascii")
         return _json_reply(200, {"image_file": encoded, "image_type": sub.fmt})
 
     def _serve_result(self, path: str) -> _Reply:
@@ -778,11 +795,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processing-polls", type=int, default=0)
     parser.add_argument("--duration", type=float, default=None, help="seconds a task takes (time-based plan)")
     parser.add_argument("--fail-reason", default=None, help="make every task end FAILED with this reason")
+    parser.add_argument("--fill", choices=("flat", "checker"), default="flat", help="how erased pixels look")
     args = parser.parse_args(argv)
     fake = FakeNovita(
         port=args.port, store_port=args.store_port, valid_keys=None if args.any_key else (TEST_KEY,)
     )
     fake.latency = args.latency
+    fake.fill = args.fill
     fake.task_plan = TaskPlan(
         queued_polls=args.queued_polls,
         processing_polls=args.processing_polls,

@@ -43,7 +43,7 @@ async def test_a_photo_within_limits_goes_out_as_itself_and_comes_back_full_size
     assert result.task_id == submit.extras["task_id"]
 
 
-async def test_an_oversized_photo_is_processed_small_and_pasted_back(
+async def test_an_oversized_photo_sent_whole_is_processed_small_and_pasted_back(
     fake: FakeNovita, service: Service
 ) -> None:
     # 17.3 MP, over Novita's 16 MP. A smooth gradient keeps encoding cheap; the maths is the same.
@@ -51,7 +51,8 @@ async def test_an_oversized_photo_is_processed_small_and_pasted_back(
     pixels = np.broadcast_to(ramp, (3600, 4800, 3)).astype(np.uint8)
     data = encode(pixels, "PNG", compress_level=1)
     mask = box_mask(4800, 3600, (2000, 1500, 2400, 1800))
-    result = await service.remove(RemoveRequest(engine="cleanup", image=data, mask=mask, output_format="png"))
+    request = RemoveRequest(engine="cleanup", image=data, mask=mask, output_format="png", whole_photo=True)
+    result = await service.remove(request)
     sent = fake.requests_to("/v3/cleanup")[0].extras["image_size"]
     assert sent[0] * sent[1] <= 16_000_000 and result.downscaled
     out = decode(result.data)[1]

@@ -230,6 +230,7 @@ def _remove(
         fmt,
         0,
         False,
+        False,
         api_key,
         ws,
         [],

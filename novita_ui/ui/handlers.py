@@ -24,6 +24,7 @@ import numpy as np
 from gradio.utils import get_upload_folder as gradio_cache_folder
 
 from .. import imaging, storage
+from ..budget import estimate
 from ..client import TaskProgress
 from ..config import Settings
 from ..errors import BudgetExhaustedError, InputError, NovitaUIError
@@ -151,6 +152,7 @@ class App:
             task_id=result.task_id,
             timings=result.timings,
             downscaled=result.downscaled,
+            extra=result.record(),
         )
         try:
             storage.save_result(self.options.output_dir, name, result.data, record)
@@ -183,7 +185,10 @@ class App:
         if not path:
             raise _refusal(NO_PHOTO, "No photo")
         try:
-            ws = await asyncio.to_thread(self._load, path, request.session_hash or "anonymous")
+            # Loading decodes the photo for its preview: it takes its turn in the memory budget too.
+            pixels = await asyncio.to_thread(_photo_pixels, path)
+            async with self.service.memory.admit(estimate(pixels, "remote")):
+                ws = await asyncio.to_thread(self._load, path, request.session_hash or "anonymous")
         except NovitaUIError as error:
             raise _refusal(user_message(error), "Cannot open this file") from None
         except Exception:
@@ -255,6 +260,7 @@ class App:
         fmt: str,
         grow: float,
         enterprise: bool,
+        whole_photo: bool,
         api_key: str,
     ) -> RemoveRequest:
         mask = painted_mask(layers, ws.preview_size)
@@ -271,6 +277,7 @@ class App:
             output_format=fmt,
             grow=grow,
             enterprise_plan=enterprise,
+            whole_photo=True if whole_photo else None,  # unticked: the server's setting decides
             api_key=api_key,
         )
 
@@ -323,6 +330,7 @@ class App:
         fmt: str,
         grow: float,
         enterprise: bool,
+        whole_photo: bool,
         api_key: str,
         workspace: Workspace | None,
         history: list[Outcome] | None,
@@ -348,6 +356,7 @@ class App:
                 fmt,
                 grow,
                 enterprise,
+                whole_photo,
                 api_key or "",
             )
             if engine == "local":
@@ -382,11 +391,8 @@ class App:
         finally:
             if task is not None and not task.done():
                 task.cancel()  # the page went away: stop polling
-        if result.downscaled:
-            gr.Info(
-                "The photo was larger than Novita accepts, so it was processed smaller; only the removed "
-                "area was pasted back, the rest keeps the full resolution."
-            )
+        if result.note:
+            gr.Info(result.note)
         if warning:
             gr.Warning(warning)
         items = [outcome, *(history or [])][:HISTORY_LIMIT]
@@ -478,6 +484,11 @@ class App:
     ) -> str:
         """Offline engine, no key: image + mask (white = remove) -> result file."""
         return await self._api("local", image, mask, None, output_format, None, request)
+
+
+def _photo_pixels(path: str) -> int:
+    """The photo's pixel count from its header (nothing decoded)."""
+    return imaging.image_pixels(Path(path).read_bytes())
 
 
 def _status(text: str) -> tuple[Any, ...]:

@@ -38,6 +38,7 @@ class _Page:
     grow: gr.Slider
     mask_upload: gr.File
     enterprise: gr.Checkbox
+    whole_photo: gr.Checkbox
     slider: gr.ImageSlider
     download: gr.DownloadButton
     keep: gr.Button
@@ -160,6 +161,11 @@ def _layout(app: App) -> _Page:
                 height=120,
             )
             enterprise = gr.Checkbox(label="Novita Cleanup: use my enterprise plan", elem_id="enterprise")
+            whole_photo = gr.Checkbox(
+                label="Photos over 16 MP: send Novita the whole photo, shrunk to fit, instead of a "
+                "full-resolution crop around what you painted",
+                elem_id="whole-photo",
+            )
     gr.Markdown("### Result", elem_id="results-title")
     slider = gr.ImageSlider(
         label="Before / after",
@@ -195,6 +201,7 @@ def _layout(app: App) -> _Page:
         grow=grow,
         mask_upload=mask_upload,
         enterprise=enterprise,
+        whole_photo=whole_photo,
         slider=slider,
         download=download,
         keep=keep,
@@ -254,6 +261,7 @@ def _wire(app: App, demo: gr.Blocks, p: _Page) -> None:
         p.fmt,
         p.grow,
         p.enterprise,
+        p.whole_photo,
         p.api_key,
         p.workspace,
         p.history_state,
