@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import tracemalloc
+import weakref
 from collections.abc import Awaitable, Iterator
 
 import pytest
 from PIL import Image
 
+from novita_ui import imaging
 from novita_ui.budget import MemoryBudget, estimate
 from novita_ui.client import TaskProgress
 from novita_ui.errors import AuthenticationError, InputError
@@ -76,12 +79,29 @@ async def test_a_request_refused_by_novita_held_nothing_decoded_and_keeps_nothin
 
 
 async def test_concurrent_requests_stay_within_the_budget_and_wait_their_turn(
-    fake: FakeNovita, traced: None
+    fake: FakeNovita, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Four 9 MP requests at once; the budget fits one of them at a time.
+    # Four 9 MP requests at once; the budget fits one of them at a time. Counted: decoded photos alive at
+    # once (before the budget, all four were decoded at once and held while Novita worked).
     fake.latency = 0.3
     one = estimate(9_000_000, "remote")
     service = Service(fast_settings(fake.url, memory_budget_mb=one // MB + 1))
+    alive, most, lock = [0], [0], threading.Lock()
+    decode = imaging.open_photo
+
+    def forget() -> None:
+        with lock:
+            alive[0] -= 1
+
+    def counted(data: bytes) -> imaging.Photo:
+        photo = decode(data)
+        with lock:
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+        weakref.finalize(photo, forget)
+        return photo
+
+    monkeypatch.setattr(imaging, "open_photo", counted)
     waits: list[TaskProgress] = []
     data, mask = _bitmap(3000), box_mask(3000, 3000, (10, 10, 50, 50))
 
@@ -89,14 +109,11 @@ async def test_concurrent_requests_stay_within_the_budget_and_wait_their_turn(
         request = RemoveRequest(engine="cleanup", image=data, mask=mask, output_format="jpeg")
         await service.remove(request, on_progress=waits.append)
 
-    tracemalloc.reset_peak()
-    baseline = tracemalloc.get_traced_memory()[0]
     try:
         await asyncio.gather(*(remove() for _ in range(4)))
     finally:
         await service.aclose()
-    peak = tracemalloc.get_traced_memory()[1] - baseline
-    assert peak <= one  # before the budget: four photos and masks decoded and held at once
+    assert most[0] == 1 and alive[0] == 0
     assert len(fake.requests_to("/v3/cleanup")) == 4  # every request ran in the end
     assert [w.status for w in waits].count("waiting") >= 3
     assert progress_text(waits[0]).startswith("Waiting for memory")
