@@ -132,6 +132,8 @@ BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "batch": _batch,
     "app": _module_rows("bench_app"),
     "load": _module_rows("bench_load"),
+    "large": _module_rows("bench_large"),
+    "memory": _module_rows("bench_memory"),
     "browser": _browser,
     "fidelity": _fidelity,
 }

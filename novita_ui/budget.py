@@ -8,6 +8,9 @@ whole budget is refused with a message at once: it could never run.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import functools
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +37,7 @@ class MemoryBudget:
         self.max_wait = max_wait
         self.in_use = 0
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+        _prefer_mmap()
 
     @property
     def waiting(self) -> int:
@@ -57,6 +61,8 @@ class MemoryBudget:
         finally:
             self.in_use -= need
             self._wake()
+            if self.in_use == 0:
+                _trim()
 
     async def _wait(self, need: int, on_wait: Callable[[], None] | None) -> None:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -84,6 +90,36 @@ class MemoryBudget:
             need, turn = self._waiting.popleft()
             self.in_use += need
             turn.set_result(None)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """glibc, where there is one (Linux); elsewhere the allocator tweaks below are skipped."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+@functools.cache
+def _prefer_mmap() -> None:
+    """Serve allocations from 4 MB up (Pillow's 16 MB blocks, our arrays) from mmap, once per process.
+
+    glibc raises its mmap threshold as big blocks are freed, after which Pillow's blocks land on the heap
+    and stay there: the app kept 1 GB more than idle after a load of 100 MP photos (bench_memory).
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-3, 4 * 2**20)  # M_MMAP_THRESHOLD; a fixed value also stops the raising
+
+
+def _trim() -> None:
+    """Hand freed heap pages back to the system once no image work is running."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _gb(size: int) -> str:

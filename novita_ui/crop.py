@@ -155,7 +155,8 @@ def _encode_crop(
     """A JPEG's crop at its own quality; anything else lossless (PNG), JPEG q95 only if PNG is too big."""
     buffer = io.BytesIO()
     if tables is not None and alpha is None:
-        Image.fromarray(rgb).save(buffer, "JPEG", **tables)
+        # optimize: Huffman tables fitted to this crop, ~6 % fewer bytes for the very same pixels.
+        Image.fromarray(rgb).save(buffer, "JPEG", optimize=True, **tables)
         return buffer.getvalue(), "image/jpeg"
     image = Image.fromarray(rgb if alpha is None else np.dstack([rgb, alpha]))
     image.save(buffer, "PNG", compress_level=1)

@@ -333,6 +333,7 @@ def test_removal_errors_are_user_messages_in_toast_and_status(
             "jpeg",
             0,
             False,
+            False,
             "",
             ws,
             [],
@@ -350,7 +351,7 @@ def test_removal_errors_are_user_messages_in_toast_and_status(
 def test_remove_without_a_photo_says_how_to_add_one(keyless_app):
     async def run() -> None:
         async for _ in keyless_app.run_removal(
-            "Offline|t", [], None, None, "", "jpeg", 0, False, "", None, [], _request(), _no_progress
+            "Offline|t", [], None, None, "", "jpeg", 0, False, False, "", None, [], _request(), _no_progress
         ):
             pass
 
