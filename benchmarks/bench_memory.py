@@ -117,7 +117,10 @@ def load(calls: int) -> dict[str, Any]:
             sampler.join(30)
             after = _settle(process, 60)
         finally:
+            log = server.log()
             stop_app(server)
+    if "Traceback" in log:  # an unexpected error: show the server's side of it
+        print(log[log.index("Traceback") :][:4000], file=sys.stderr)
     return {
         "idle": idle,
         "peak": peak,
