@@ -4,8 +4,10 @@ and the public API through gradio_client against a launched app and the fake Nov
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,25 +20,37 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from novita_ui import storage
+from novita_ui import masks, storage
 from novita_ui.client import TaskProgress
 from novita_ui.config import Settings
-from novita_ui.errors import BudgetExhaustedError, InputError, TaskFailedError
+from novita_ui.errors import (
+    AuthenticationError,
+    BudgetExhaustedError,
+    InputError,
+    MissingAPIKeyError,
+    TaskFailedError,
+)
 from novita_ui.guard import SpendGuard
 from novita_ui.service import RemoveRequest
 from novita_ui.ui import (
     App,
+    JobSpec,
     Options,
-    Workspace,
+    Session,
     build_app,
     canvas_size,
     engine_note,
     engine_of,
+    gradio_seams,
     launch_kwargs,
     progress_text,
     queue_kwargs,
     user_message,
 )
+from novita_ui.ui.api import ApiEndpoints
+from novita_ui.ui.events import named
+from novita_ui.ui.photos import PhotoEvents
+from novita_ui.ui.removal import RemovalEvents
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita
@@ -206,35 +220,54 @@ def keyless_app(tmp_path: Path) -> Iterator[App]:
     asyncio.run(app.aclose())
 
 
-async def _drain(agen: Any) -> list[tuple[Any, ...]]:
+async def _drain(agen: Any) -> list[dict[str, Any]]:
     return [item async for item in agen]
+
+
+def _load(
+    app: App, path: Path, tab: str = "s1", session: Session | None = None
+) -> tuple[dict[str, Any], Session]:
+    """Load a photo into a tab's session (a new one unless given): the page changes and the session."""
+    session = session or Session()
+    changes = asyncio.run(app.photos.load_photo(str(path), session, _request(tab)))
+    return changes, session
+
+
+_JOBS = iter(range(10**6))
+
+
+def _job(session: Session, engine: str = "Offline", *, prompt: str = "", fmt: str = "png") -> dict[str, Any]:
+    """A job as the page script sends it (page.GATHER_JS), for the session's current photo."""
+    version = session.photo.version if session.photo else None
+    return {
+        "id": f"j{next(_JOBS)}",
+        "engine": engine,
+        "format": fmt,
+        "grow": 0,
+        "prompt": prompt,
+        "photo": version,
+    }
 
 
 def _remove(
     app: App,
-    ws: Workspace,
+    session: Session,
     layer: Path | None,
     engine: str = "Offline",
     *,
     prompt: str = "",
     fmt: str = "png",
     api_key: str = "",
-    session: str = "s1",
-) -> list[Any]:
-    agen = app.run_removal(
-        f"{engine}|t1",
+    canvas: str | None = None,
+) -> list[dict[str, Any]]:
+    """Press Remove: the changes the page gets, in order."""
+    shown = canvas or (str(session.photo.shown) if session.photo else None)
+    agen = app.removal.run(
+        _job(session, engine, prompt=prompt, fmt=fmt),
         [str(layer)] if layer else [],
-        str(ws.preview),
-        None,
-        prompt,
-        fmt,
-        0,
-        False,
-        False,
+        shown,
         api_key,
-        ws,
-        [],
-        _request(session),
+        session,
         _no_progress,  # type: ignore[arg-type]  # a stand-in for gr.Progress
     )
     return asyncio.run(_drain(agen))
@@ -243,44 +276,48 @@ def _remove(
 def test_loading_keeps_the_original_and_gives_the_editor_an_upright_bounded_preview(keyless_app, tmp_path):
     photo = tmp_path / "tall.jpg"
     photo.write_bytes(jpeg_with_orientation(photo_like(3000, 2000), 6))  # shown 2000 x 3000
-    value, ws, status, info = asyncio.run(keyless_app.load_photo(str(photo), _request()))
-    assert ws.size == (2000, 3000) and ws.preview_size == (683, 1024)
+    changes, session = _load(keyless_app, photo)
+    ws = session.photo
+    assert ws is not None and ws.size == (2000, 3000) and ws.preview_size == (683, 1024)
     assert ws.original.read_bytes() == photo.read_bytes()  # the user's bytes, untouched
+    value = changes["editor"]
     assert Image.open(value["background"]).size == (683, 1024) and value["layers"] == []
-    assert "tall.jpg" in status and "2000 × 3000" in status
-    assert json.loads(info)["size"] == [2000, 3000]
+    assert "tall.jpg" in changes["status"] and "2000 × 3000" in changes["status"]
+    assert json.loads(changes["photo_info"])["size"] == [2000, 3000]
+    assert changes["remove"].interactive is True
 
 
 def test_loading_a_damaged_file_says_so(keyless_app, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_bytes(b"this is not an image")
     with pytest.raises(gr.Error, match="Use JPEG, PNG, WebP"):
-        asyncio.run(keyless_app.load_photo(str(bad), _request()))
+        _load(keyless_app, bad)
 
 
 def test_a_16384_px_panorama_loads_and_a_bigger_photo_gets_a_clear_message(keyless_app, tmp_path):
     wide = tmp_path / "panorama.jpg"
     wide.write_bytes(encode(photo_like(16384, 1024, seed=9)))
-    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(wide), _request()))
-    assert ws.size == (16384, 1024) and ws.preview_size == (1024, 64)
+    _, session = _load(keyless_app, wide)
+    assert session.photo is not None
+    assert session.photo.size == (16384, 1024) and session.photo.preview_size == (1024, 64)
     huge = tmp_path / "huge.png"
     Image.new("1", (16384, 16384)).save(huge)  # 268 MP: tiny file, far too many pixels
     with pytest.raises(gr.Error, match="at most 100 megapixels"):
-        asyncio.run(keyless_app.load_photo(str(huge), _request()))
+        _load(keyless_app, huge)
 
 
 def test_offline_removal_maps_the_canvas_mask_to_the_full_size_original(keyless_app, tmp_path):
     photo = tmp_path / "street.jpg"
     photo.write_bytes(encode(photo_like(2560, 1920, seed=4)))
-    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    _, session = _load(keyless_app, photo)
+    ws = session.photo
+    assert ws is not None and ws.preview_size == (1024, 768)  # the original is 2.5 times larger
     layer = tmp_path / "layer_0.png"
-    assert ws.preview_size == (1024, 768)  # the original is 2.5 times larger
     layer.write_bytes(_layer_png(ws.preview_size, (480, 320, 560, 400)))
-    updates = _remove(keyless_app, ws, layer)
-    final = updates[-1]
-    before, after = final[0]
-    outcome = final[5]
-    assert outcome.file.name == "street-cleaned.png" and outcome.size == (2560, 1920)
+    final = _remove(keyless_app, session, layer)[-1]
+    before, after = final["slider"]
+    outcome = session.current
+    assert outcome is not None and outcome.file.name == "street-cleaned.png" and outcome.size == (2560, 1920)
     out = np.asarray(Image.open(outcome.file).convert("RGB")).astype(int)
     original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
     changed = np.abs(out - original).max(axis=2) > 0
@@ -290,27 +327,31 @@ def test_offline_removal_maps_the_canvas_mask_to_the_full_size_original(keyless_
     saved = tmp_path / "out" / "street-cleaned.png"
     assert saved.read_bytes() == outcome.file.read_bytes()
     assert json.loads(saved.with_name("street-cleaned.png.json").read_text())["engine"] == "local"
-    assert "Done" in final[6] and json.loads(final[7])["size"] == [2560, 1920]
+    assert "Done" in final["status"] and json.loads(final["result_info"])["size"] == [2560, 1920]
+    assert final["remove"].interactive is True and session.running is None
 
 
 def test_keep_editing_makes_the_result_the_new_photo(keyless_app, tmp_path):
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(encode(photo_like(800, 600)))
-    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    _, session = _load(keyless_app, photo)
+    assert session.photo is not None
     layer = tmp_path / "layer_0.png"
-    layer.write_bytes(_layer_png(ws.preview_size, (100, 100, 200, 200)))
-    outcome = _remove(keyless_app, ws, layer)[-1][5]
-    value, new_ws, status, _ = keyless_app.keep_editing(outcome)
-    assert new_ws.original == outcome.file and new_ws.name == "cat.jpg"  # the next result is cat-cleaned too
-    assert value["layers"] == [] and "Editing the result" in status
+    layer.write_bytes(_layer_png(session.photo.preview_size, (100, 100, 200, 200)))
+    _remove(keyless_app, session, layer)
+    outcome = session.current
+    assert outcome is not None
+    changes = keyless_app.photos.keep_editing(session)
+    assert session.photo.original == outcome.file and session.photo.name == "cat.jpg"  # next: cat-cleaned too
+    assert changes["editor"]["layers"] == [] and "Editing the result" in changes["status"]
 
 
 @pytest.mark.parametrize(
     ("engine", "layer", "prompt", "expected"),
     [
-        ("Offline", False, "", "Paint over what should be removed"),
-        ("Offline", False, "dog", "cannot find objects from a description"),
-        ("Novita Eraser", True, "", "A Novita API key is needed"),
+        ("Offline", False, "", "Paint over what should go with the red brush"),
+        ("Offline", False, "dog", "Paint over what should go with the red brush"),
+        ("Novita Eraser", True, "", "type it in *Novita API key*"),
     ],
 )
 def test_removal_errors_are_user_messages_in_toast_and_status(
@@ -318,45 +359,29 @@ def test_removal_errors_are_user_messages_in_toast_and_status(
 ):
     photo = tmp_path / "p.jpg"
     photo.write_bytes(encode(photo_like(640, 480)))
-    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    _, session = _load(keyless_app, photo)
+    assert session.photo is not None
     layer_path = tmp_path / "layer_0.png"
-    layer_path.write_bytes(_layer_png(ws.preview_size, (10, 10, 50, 50)))
+    layer_path.write_bytes(_layer_png(session.photo.preview_size, (10, 10, 50, 50)))
     statuses: list[str] = []
 
     async def run() -> None:
-        agen = keyless_app.run_removal(
-            f"{engine}|t",
-            [str(layer_path)] if layer else [],
-            str(ws.preview),
-            None,
-            prompt,
-            "jpeg",
-            0,
-            False,
-            False,
-            "",
-            ws,
-            [],
-            _request(),
-            _no_progress,
-        )
-        async for update in agen:
-            statuses.append(update[6])
+        shown = str(session.photo.shown) if session.photo else None
+        job = _job(session, engine, prompt=prompt, fmt="jpeg")
+        paths = [str(layer_path)] if layer else []
+        async for update in keyless_app.removal.run(job, paths, shown, "", session, _no_progress):
+            statuses.append(update.get("status", ""))
 
-    with pytest.raises(gr.Error, match=expected):
+    with pytest.raises(gr.Error, match=re.escape(expected)) as caught:
         asyncio.run(run())
-    assert expected in statuses[-1]
+    assert expected in statuses[-1] and "NOVITA_API_KEY" not in caught.value.message
+    assert caught.value.message.startswith("<strong>")  # the specific title leads the toast's text
+    assert session.running is None  # the next click can start a job
 
 
 def test_remove_without_a_photo_says_how_to_add_one(keyless_app):
-    async def run() -> None:
-        async for _ in keyless_app.run_removal(
-            "Offline|t", [], None, None, "", "jpeg", 0, False, False, "", None, [], _request(), _no_progress
-        ):
-            pass
-
     with pytest.raises(gr.Error, match="Add a photo first"):
-        asyncio.run(run())
+        _remove(keyless_app, Session(), None, canvas="")
 
 
 def test_an_unexpected_failure_is_generic_and_logged_without_the_key(
@@ -364,14 +389,16 @@ def test_an_unexpected_failure_is_generic_and_logged_without_the_key(
 ):
     photo = tmp_path / "p.jpg"
     photo.write_bytes(encode(photo_like(64, 48)))
-    _, ws, _, _ = asyncio.run(keyless_app.load_photo(str(photo), _request()))
+    _, session = _load(keyless_app, photo)
 
     async def boom(request: RemoveRequest, on_progress: Any = None, **_: Any) -> Any:
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(keyless_app.service, "remove", boom)
     with pytest.raises(gr.Error) as caught:
-        _remove(keyless_app, ws, None, engine="Novita Eraser", prompt="dog", api_key="sk_secret_user_key")
+        _remove(
+            keyless_app, session, None, engine="Novita Eraser", prompt="dog", api_key="sk_secret_user_key"
+        )
     assert (
         "Something unexpected went wrong" in caught.value.message and "database" not in caught.value.message
     )
@@ -499,7 +526,7 @@ def test_api_cleanup_uses_the_callers_key_and_reports_a_bad_one(keyed_server, fa
 
 def test_api_without_any_key_says_one_is_needed(keyless_server, tmp_path):
     photo, mask, _ = _files(tmp_path)
-    with pytest.raises(Exception, match="A Novita API key is needed"):
+    with pytest.raises(Exception, match="Novita needs yours: pass api_key"):
         Client(keyless_server, verbose=False).predict(
             handle_file(photo), handle_file(mask), "png", "", api_name="/cleanup"
         )
@@ -521,11 +548,14 @@ def test_cache_sweep_takes_hand_offs_but_never_an_open_tabs_files(fake_server, t
         assert app.scratch.root.parent == cache  # results are served from the scratch, never copied
         # A tab: photo loaded, one removal; Gradio's postprocess registers the files the page shows.
         photo, mask, _ = _files(tmp_path)
-        _, ws, _, _ = asyncio.run(app.load_photo(str(photo), _request("tab-1")))
+        _, session = _load(app, photo, "tab-1")
+        assert session.photo is not None
         layer = tmp_path / "layer_0.png"
-        layer.write_bytes(_layer_png(ws.preview_size, (100, 100, 200, 200)))
-        outcome = _remove(app, ws, layer, session="tab-1")[-1][5]
-        shown = [ws.preview, outcome.file, outcome.after]
+        layer.write_bytes(_layer_png(session.photo.preview_size, (100, 100, 200, 200)))
+        _remove(app, session, layer)
+        outcome = session.current
+        assert outcome is not None
+        shown = [session.photo.preview, outcome.file, outcome.after]
         block = next(b for b in demo.blocks.values() if isinstance(b, gr.DownloadButton))
         assert [block.move_resource_to_block_cache(str(p)) for p in shown] == [str(p) for p in shown]
         # An API call: its uploads and its result are hand-offs.
@@ -609,3 +639,183 @@ def test_app_py_flags_and_environment(monkeypatch):
         app_module.parse_auth("nobody")
     # 32 users at once each get their answer in one Novita round trip (benchmarks/bench_load.py)
     assert app_module.build_parser().parse_args([]).novita_concurrency == Options().novita_concurrency == 32
+
+
+# ---- the session's truth (issue 11), without a browser -----------------------------------------------------
+
+
+def _blank(path: Path, size: tuple[int, int]) -> Path:
+    Image.new("RGB", size, "white").save(path)
+    return path
+
+
+def test_a_canvas_that_no_longer_shows_the_photo_is_refused_before_any_request(
+    keyless_app, tmp_path, monkeypatch
+):
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(photo_like(800, 600)))
+    _, session = _load(keyless_app, photo)
+    assert session.photo is not None
+    layer = tmp_path / "layer_0.png"
+    layer.write_bytes(_layer_png(session.photo.preview_size, (10, 10, 50, 50)))
+    calls: list[RemoveRequest] = []
+
+    async def spy(request: RemoveRequest, on_progress: Any = None) -> Any:
+        calls.append(request)
+        raise AssertionError("nothing may be sent")
+
+    monkeypatch.setattr(keyless_app, "remove", spy)
+    # Undo right after loading: the editor exports a blank canvas (800 x 800 here, or the photo's size).
+    for blank in (_blank(tmp_path / "a.png", (800, 800)), _blank(tmp_path / "b.png", (800, 600))):
+        with pytest.raises(gr.Error, match="no longer shows your photo"):
+            _remove(keyless_app, session, layer, canvas=str(blank))
+    assert calls == [] and session.running is None
+
+
+def test_one_job_per_tab_and_a_job_is_never_started_twice():
+    session = Session()
+    first = JobSpec.parse({"id": "a", "engine": "Novita Eraser", "format": "jpeg", "grow": 3, "photo": 1})
+    again = JobSpec.parse({"id": "b", "engine": "Offline", "format": "png"})
+    assert session.start(first) and not session.start(again)  # a double-click: one job
+    assert session.is_newest(first)
+    session.finish(first)
+    assert not session.start(first)  # the page re-sending an old job starts nothing
+    assert session.start(again) and session.is_newest(again) and not session.is_newest(first)
+    assert (first.engine, first.output_format, first.grow, first.photo) == ("eraser", "jpeg", 3, 1)
+    with pytest.raises(InputError, match="Unknown engine"):
+        JobSpec.parse({"id": "c", "engine": "Offline|nonce", "format": "png"})
+
+
+def test_a_second_click_while_a_job_runs_sends_nothing(keyless_app, tmp_path, monkeypatch):
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(photo_like(320, 240)))
+    _, session = _load(keyless_app, photo)
+    assert session.photo is not None
+    session.start(JobSpec.parse({"id": "running", "engine": "Offline", "format": "png"}))
+    assert _remove(keyless_app, session, None, prompt="x") == []  # ignored: no status, no result
+
+
+def test_an_uploaded_mask_is_drawn_merged_cleared_and_dropped_with_its_photo(keyless_app, tmp_path):
+    photo, mask, _ = _files(tmp_path)  # 600 x 400, mask over (100, 100)-(200, 200)
+    _, session = _load(keyless_app, photo)
+    assert session.photo is not None
+    changes = asyncio.run(keyless_app.photos.attach_mask(str(mask), session))
+    drawn = np.asarray(Image.open(changes["editor"]["background"]).convert("RGB")).astype(int)
+    scale = session.photo.preview_size[0] / 600
+    inside, outside = drawn[int(150 * scale), int(150 * scale)], drawn[int(300 * scale), int(450 * scale)]
+    assert inside[0] > inside[2] + 60, "the mask is drawn in the brush's red"
+    assert json.loads(changes["photo_info"])["mask"] == "mask.png"
+    # Nothing painted: the uploaded mask alone says what goes (with the canvas that shows it).
+    _remove(keyless_app, session, None)
+    out = np.asarray(Image.open(session.current.file).convert("RGB")).astype(int)  # type: ignore[union-attr]
+    changed = np.abs(out - np.asarray(Image.open(photo).convert("RGB")).astype(int)).max(axis=2) > 0
+    assert changed[120:180, 120:180].mean() > 0.5 and not changed[:, 300:].any()
+    assert outside[2] > 0 and keyless_app.photos.clear_mask(session)["mask_upload"] is None
+    assert session.mask is None and session.photo.shown == session.photo.preview
+    with pytest.raises(gr.Error, match="red brush"):
+        _remove(keyless_app, session, None)  # cleared means cleared
+    asyncio.run(keyless_app.photos.attach_mask(str(mask), session))
+    other = tmp_path / "portrait.jpg"
+    other.write_bytes(encode(photo_like(300, 400)))
+    changes, _ = _load(keyless_app, other, session=session)
+    assert session.mask is None and "dropped" in changes["status"] and changes["mask_upload"] is None
+
+
+def test_a_mask_of_another_shape_is_refused_and_needs_a_photo_first(keyless_app, tmp_path):
+    photo, _, _ = _files(tmp_path)
+    square = tmp_path / "square.png"
+    Image.new("L", (500, 500), 255).save(square)
+    with pytest.raises(gr.Error, match="Add a photo first"):
+        asyncio.run(keyless_app.photos.attach_mask(str(square), Session()))
+    _, session = _load(keyless_app, photo)
+    with pytest.raises(gr.Error, match="shapes differ"):
+        asyncio.run(keyless_app.photos.attach_mask(str(square), session))
+    assert session.mask is None
+
+
+def test_masks_merge_painted_and_uploaded_at_the_photos_size():
+    painted = np.zeros((30, 40), np.uint8)
+    painted[:10, :10] = 255
+    uploaded = np.zeros((300, 400), np.uint8)
+    uploaded[200:, 300:] = 255
+    merged = masks.merge(painted, uploaded, (400, 300))
+    assert merged is not None and merged.shape == (300, 400)
+    assert merged[:100, :100].all() and merged[200:, 300:].all() and not merged[150, 150]
+    assert masks.merge(np.zeros((3, 4), np.uint8), None, (400, 300)) is None
+    with pytest.raises(InputError, match="shapes differ"):
+        masks.merge(np.full((10, 10), 255, np.uint8), None, (400, 300))
+
+
+def test_the_bin_empties_the_session_and_turns_remove_off(keyless_app, tmp_path):
+    photo, _, _ = _files(tmp_path)
+    _, session = _load(keyless_app, photo)
+    changes = keyless_app.photos.photo_removed(session)
+    assert session.photo is None and changes["remove"].interactive is False
+    assert "Add a photo" in changes["status"] and changes["photo_info"] == ""
+
+
+@pytest.mark.parametrize(
+    ("error", "own_key", "says", "never"),
+    [
+        (
+            AuthenticationError("x", status_code=401, reason="INVALID"),
+            False,
+            "this server's API key",
+            "you typed",
+        ),
+        (
+            AuthenticationError("x", status_code=401, reason="INVALID"),
+            True,
+            "the API key you typed",
+            "server",
+        ),
+        (MissingAPIKeyError("set NOVITA_API_KEY"), False, "type it in *Novita API key*", "NOVITA_API_KEY"),
+    ],
+)
+def test_key_messages_say_whose_key_and_what_to_do_in_the_browser(error, own_key, says, never, caplog):
+    caplog.set_level("INFO")
+    text = user_message(error, own_key=own_key)
+    assert says in text and never not in text and "Offline" in text
+    if not own_key:
+        assert "NOVITA_API_KEY" in caplog.text  # the operator's advice goes to the log
+
+
+def test_handlers_answer_by_name_and_keep_their_gradio_signature():
+    async def handler(path: str | None, request: gr.Request) -> dict[str, Any]:
+        return {"status": path}
+
+    wrapped, outputs = named(handler, {"status": "STATUS-COMPONENT"})
+    assert asyncio.run(wrapped("x", None)) == {"STATUS-COMPONENT": "x"} and outputs == ["STATUS-COMPONENT"]
+    assert list(inspect.signature(wrapped).parameters) == ["path", "request"]
+
+
+def test_the_ui_package_keeps_its_shape():
+    """No module over ~300 lines; no event handler with more than 6 parameters (besides self)."""
+    import novita_ui.ui as package
+
+    folder = Path(package.__file__).parent
+    for module in folder.glob("*.py"):
+        assert len(module.read_text().splitlines()) <= 300, module.name
+    for cls in (PhotoEvents, RemovalEvents, ApiEndpoints):
+        for name, fn in inspect.getmembers(cls, inspect.isfunction):
+            if not name.startswith("_"):
+                params = [p for p in inspect.signature(fn).parameters if p != "self"]
+                assert len(params) <= 6, f"{cls.__name__}.{name} takes {len(params)} parameters"
+
+
+def test_the_gradio_internals_the_app_relies_on_are_still_there(tmp_path, monkeypatch):
+    """Fails loudly when a Gradio upgrade moves what gradio_seams relies on (see its docstring)."""
+    import gradio
+    from gradio import route_utils
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    assert gradio_seams.upload_folder() == tmp_path / "cache"
+    sweep = inspect.getsource(route_utils.delete_files_created_by_app)
+    assert 'getattr(component, "keep_in_cache"' in sweep  # read as an iterable of paths
+    assets = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
+    frontend = "".join(p.read_text(errors="ignore") for p in assets.glob("*.js"))
+    assert "-upload-button" in frontend and 'data-testid="toast-body"' in frontend
+    assert "clear_canvas:`Clear canvas`" in frontend  # the bin's aria-label
+    # Toast titles are the level's name, not gr.Error's title: hence gradio_seams.titled.
+    assert "t.type.charAt(0).toUpperCase()+t.type.slice(1)" in frontend
+    assert gradio_seams.titled("a < b", "Bad & wrong") == "<strong>Bad &amp; wrong.</strong> a &lt; b"

@@ -1,16 +1,17 @@
-"""The browser app (Gradio Blocks), in four modules whose imports point one way:
+"""The browser app (Gradio Blocks). Modules, imports pointing one way (events -> layout, handlers -> ...):
 
-- ``helpers.py``: constants, :class:`Options`, what a session keeps (:class:`Workspace`, :class:`Outcome`)
-  and pure helpers (engine labels, canvas size, status and error texts, masks and previews); no gradio.
-- ``handlers.py``: :class:`App`, everything the page's events and the public API call.
-- ``page.py``: the page's CSS and JavaScript, as plain strings.
-- ``layout.py``: :func:`build_app` (components, events, public endpoints), :func:`launch_kwargs` and
-  :func:`queue_kwargs`.
-- ``tools.py``: the public endpoints' functions, whose docstrings are their MCP tool descriptions.
-- ``agents.py``: MCP (``--mcp``): Gradio's loopback client, signed in under ``--auth``.
+- ``helpers.py``: constants, :class:`Options`, :class:`Outcome`, pure helpers (texts, masks, previews).
+- ``session.py``: :class:`Session`, one tab's truth: its photo, uploaded mask, job in flight and results.
+- ``photos.py`` / ``removal.py`` / ``api.py``: the events: photos and masks; Remove; the public endpoints.
+- ``handlers.py``: :class:`App`, what all tabs share, and the one way to run a removal (spend guard first).
+- ``feedback.py``: refusals and unexpected failures as the user sees them.
+- ``layout.py``: the components; ``events.py``: :func:`build_app`, the wiring, launch and queue settings.
+- ``page.py``: the page's CSS and JavaScript; ``gradio_seams.py``: every Gradio internal the app relies on.
+- ``editor.py`` / ``editor_page.py``: the editor's brush, shortcuts, brush size, hold-to-compare.
+- ``tools.py``: the public endpoints' functions (MCP tool descriptions); ``agents.py``: MCP's loopback client.
 
-layout -> tools -> handlers -> helpers; layout also reads page and agents. The ui package is the only place
-that imports gradio. Every removal goes through :meth:`Service.remove`.
+The ui package is the only place that imports gradio. Every removal goes through :meth:`Service.remove`;
+policy that is not about the page lives below it (``novita_ui.masks`` merges painted and uploaded masks).
 
 How large photos stay fast (measured in headless Chromium, 2 cores; see ``benchmarks/bench_browser.py``):
 Gradio's ``ImageEditor`` holds its image in a WebGL canvas and, whenever its value is read, exports the
@@ -42,6 +43,7 @@ for that request only; it is never stored server-side, and ``run_history`` is of
 keep it either. The server's ``NOVITA_API_KEY`` is the fallback, guarded by :class:`SpendGuard`.
 """
 
+from .events import build_app, launch_kwargs, queue_kwargs
 from .handlers import App
 from .helpers import (
     BRUSH_RADIUS,
@@ -53,7 +55,6 @@ from .helpers import (
     NO_PHOTO,
     Options,
     Outcome,
-    Workspace,
     canvas_size,
     engine_note,
     engine_of,
@@ -64,7 +65,7 @@ from .helpers import (
     result_preview,
     user_message,
 )
-from .layout import build_app, launch_kwargs, queue_kwargs
+from .session import JobSpec, Photo, Session
 
 __all__ = [
     "BRUSH_RADIUS",
@@ -75,9 +76,11 @@ __all__ = [
     "MIN_CANVAS_SIDE",
     "NO_PHOTO",
     "App",
+    "JobSpec",
     "Options",
     "Outcome",
-    "Workspace",
+    "Photo",
+    "Session",
     "build_app",
     "canvas_size",
     "engine_note",

@@ -1,4 +1,4 @@
-"""The gradio-free part of the web app: constants, options, what a session keeps, and pure helpers.
+"""The gradio-free part of the web app: constants, options, a finished result, and pure helpers.
 
 Everything here is plain data or a function from inputs to text or image bytes, so it is tested without a
 server. The handlers (``handlers.py``) and the page (``layout.py``) build on it; it imports neither.
@@ -7,6 +7,7 @@ server. The handlers (``handlers.py``) and the page (``layout.py``) build on it;
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,12 @@ MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the 
 NO_PHOTO = (
     "Add a photo first: drop it on the editor, click the editor to choose a file, or paste it (Ctrl+V)."
 )
+NOTHING_PAINTED = "Paint over what should go with the red brush"
+CANVAS_LOST = (
+    "The editor no longer shows your photo (Undo or the bin took it away), so nothing was sent. "
+    "Press Redo to bring it back, or drop the photo again."
+)
+log = logging.getLogger("novita_ui.ui")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,28 +79,6 @@ class Options:
     queue_size: int = 64  # events waiting beyond this get "This application is currently busy"
     scratch_dir: Path | None = None  # per-session working files; default: a fresh folder in Gradio's cache
     editor_height: int = 560
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """The session's current photo, kept server-side: the user only ever paints on its preview."""
-
-    original: Path  # the bytes as the user gave them (or a result being edited further)
-    name: str  # the user's file name: results are called <stem>-cleaned.<ext>
-    size: tuple[int, int]  # upright (width, height) of the original
-    preview: Path
-    preview_size: tuple[int, int]
-
-    def info(self) -> str:
-        """JSON the page (and the browser tests) can read: name, original size and canvas size."""
-        return json.dumps(
-            {
-                "id": self.preview.parent.name,
-                "name": self.name,
-                "size": list(self.size),
-                "preview": list(self.preview_size),
-            }
-        )
 
 
 @dataclass(frozen=True)
@@ -218,9 +203,32 @@ def error_title(error: NovitaUIError) -> str:
     return "Novita failed"
 
 
-def user_message(error: NovitaUIError) -> str:
-    """What the user reads: the error's own sentence, plus a next step where it has none."""
+def user_message(error: NovitaUIError, *, own_key: bool = False, in_page: bool = True) -> str:
+    """What the user reads: the error's own sentence, said for them (whose key, what they can do).
+
+    ``in_page``: a browser tab (type a key, choose Offline) rather than an API caller (pass api_key, call
+    /local). Advice only the server's operator can follow (environment variables) goes to the log."""
     text = str(error).strip()
+    typed, offline = (
+        ("type it in *Novita API key*", "choose **Offline**") if in_page else ("pass api_key", "call /local")
+    )
+    if isinstance(error, MissingAPIKeyError):
+        log.warning("a visitor asked for a Novita engine; set NOVITA_API_KEY to let visitors use it keyless")
+        return (
+            f"This server has no Novita API key, so Novita needs yours: {typed} ({KEY_HELP}), or {offline}."
+        )
+    if isinstance(error, AuthenticationError):
+        code = f"{error.status_code} {error.reason}" if error.reason else str(error.status_code)
+        if own_key:
+            return (
+                f"Novita rejected the API key you typed ({code}). Check that it is correct and active "
+                f"({KEY_HELP}), or {offline}."
+            )
+        log.warning("Novita rejected the server's NOVITA_API_KEY (%s): replace it", code)
+        return (
+            f"Novita rejected this server's API key ({code}); the problem is not on your side. Use your own "
+            f"key ({typed}), or {offline}."
+        )
     if isinstance(error, TaskError) and "try" not in text.lower():
         end = "" if text.endswith((".", "!", "?")) else "."
         text += f"{end} Try again, or try the other Novita engine; quote the task id if you contact Novita."
@@ -266,6 +274,20 @@ def result_preview(data: bytes, size: tuple[int, int]) -> bytes:
         rgb = imaging.resize(rgb, size)
         alpha = None if alpha is None else imaging.resize(alpha, size)
     return imaging.encode_output(rgb, "png" if alpha is not None else "jpeg", alpha=alpha)
+
+
+def shows_picture(shown: str | os.PathLike[str], expected: str | os.PathLike[str]) -> bool:
+    """Whether an image the editor exported still shows ``expected`` (same size, nearly the same pixels).
+
+    The browser's JPEG decoder and ours differ by a few levels; a blank or another photo differs by far more.
+    """
+    with Image.open(shown) as a, Image.open(expected) as b:
+        if a.size != b.size:
+            return False
+        small = (max(1, a.width // 8), max(1, a.height // 8))
+        pa = np.asarray(a.convert("RGB").resize(small), dtype=np.int16)
+        pb = np.asarray(b.convert("RGB").resize(small), dtype=np.int16)
+    return float(np.abs(pa - pb).mean()) < 12.0
 
 
 def read_optional(path: str | os.PathLike[str] | None) -> bytes | None:

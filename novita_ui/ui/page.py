@@ -1,12 +1,14 @@
-"""The page's own CSS and JavaScript: plain strings handed to Gradio by ``layout.py``; no project imports.
+"""The page's own CSS and JavaScript: plain strings handed to Gradio by ``events.py``.
 
-The element ids they use (#editor, #photo-sink, #result-slider...) are the ones ``layout.py`` gives its
-components; the browser tests rely on them too.
+The element ids they use (#editor, #photo-sink, #photo-removed, #result-slider...) are the ones ``layout.py``
+gives its components; the browser tests rely on them too. Gradio's own test ids come from ``gradio_seams``.
 """
 
 from __future__ import annotations
 
 import json
+
+from .gradio_seams import CLEAR_CANVAS_BUTTON, PHOTO_SINK_INPUT, TOAST
 
 CSS = """
 #editor { position: relative; }
@@ -37,7 +39,7 @@ PAGE_JS = """
   const editor = () => document.querySelector('#editor');
   const setLoading = (on) => editor()?.classList.toggle('nu-loading', on);
   function route(file) {
-    const sink = document.querySelector('input[data-testid="photo-sink-upload-button"]');
+    const sink = document.querySelector('%(sink)s');
     if (!sink || !file) return false;
     const dt = new DataTransfer();
     dt.items.add(file);
@@ -71,26 +73,37 @@ PAGE_JS = """
     const file = Array.from(e.clipboardData?.files || []).find((f) => f.type.startsWith('image/'));
     if (file && route(file)) { e.preventDefault(); e.stopImmediatePropagation(); }
   }, true);
+  // The toolbar's bin takes the photo out of the editor: tell the server, so the status and Remove follow.
+  document.addEventListener('click', (e) => {
+    if (e.target instanceof Element && e.target.closest('#editor %(bin)s')) {
+      setTimeout(() => document.querySelector('#photo-removed')?.click(), 0);
+    }
+  }, true);
   new MutationObserver(() => {
-    if (document.querySelector('[data-testid="toast-body"]')) setLoading(false);
+    if (document.querySelector('%(toast)s')) setLoading(false);
   }).observe(document.body, {childList: true, subtree: true});
 }
 """
 
-# Remove, in the browser: read the editor once and route its stroke layers to the engine's queue.
+# Remove, in the browser: read the editor once, and snapshot the job as the user asked for it at the click
+# (the settings travel with it, so changing one afterwards cannot change this job); the job goes to its
+# engine's queue. See novita_ui/ui/session.py.
 GATHER_JS = """
-(value, engine, novitaTicket, offlineTicket) => {
+(value, engine, format, grow, prompt, enterprise, quality, photoInfo) => {
   const layers = ((value && value.layers) || []).filter(Boolean);
   const canvas = (value && value.background) || null;
-  const ticket = engine + '|' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
-  return engine === 'Offline'
-    ? [layers, canvas, novitaTicket, ticket]
-    : [layers, canvas, ticket, offlineTicket];
+  let photo = null;
+  try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
+  const job = {id: Date.now().toString(36) + Math.random().toString(36).slice(2, 8),
+               engine, format, grow, prompt, enterprise, quality, photo};
+  // The other queue gets null, never its previous job again (that would start it a second time).
+  return engine === 'Offline' ? [layers, canvas, null, job] : [layers, canvas, job, null];
 }
 """
 
 LOADED_JS = "() => { document.querySelector('#editor')?.classList.remove('nu-loading'); }"
-PREPARING_JS = "() => 'Preparing the mask...'"
+# Instant feedback, and no second job from the same click burst: Remove stays off until the job answers.
+PREPARING_JS = "() => ['Preparing the mask...', {__type__: 'update', interactive: false}]"
 # After a removal, bring the result into view when it is below the fold (phones, short windows).
 SHOW_RESULT_JS = """
 () => {
@@ -99,6 +112,16 @@ SHOW_RESULT_JS = """
   if (box && (box.top > window.innerHeight - 120 || box.bottom < 0)) el.scrollIntoView({behavior: 'smooth'});
 }
 """
+
+
+def page_js(max_bytes: int) -> str:
+    """The page script, for the upload limit in bytes."""
+    return PAGE_JS % {
+        "max_bytes": max_bytes,
+        "sink": PHOTO_SINK_INPUT,
+        "bin": CLEAR_CANVAS_BUTTON,
+        "toast": TOAST,
+    }
 
 
 def engine_note_js(without_key: dict[str, str], with_key: dict[str, str]) -> str:

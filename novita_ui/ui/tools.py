@@ -111,7 +111,7 @@ def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint]:
         api_key: str | None = None,
         request: gr.Request | None = None,
     ) -> str:
-        return await app.api_erase(image, mask, prompt, output_format, api_key, request)
+        return await app.api.erase(image, mask, prompt, output_format, api_key, request)
 
     async def cleanup(
         image: str | None,
@@ -120,7 +120,7 @@ def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint]:
         api_key: str | None = None,
         request: gr.Request | None = None,
     ) -> str:
-        return await app.api_cleanup(image, mask, output_format, api_key, request)
+        return await app.api.cleanup(image, mask, output_format, api_key, request)
 
     async def local(
         image: str | None,
@@ -128,7 +128,7 @@ def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint]:
         output_format: str | None = "jpeg",
         request: gr.Request | None = None,
     ) -> str:
-        return await app.api_local(image, mask, output_format, request)
+        return await app.api.local(image, mask, output_format, request)
 
     for function, doc in ((erase, ERASE_DOC), (cleanup, CLEANUP_DOC), (local, LOCAL_DOC)):
         function.__doc__ = docstring(doc)

@@ -468,3 +468,50 @@ def shot(page: Any, name: str, *, full_page: bool = False) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# ---- the session's truth (issue 11): jobs, the Remove button, the toolbar's bin -------------------------
+
+
+def remove_enabled(page: Any) -> bool:
+    """Whether the Remove button can be pressed now."""
+    return bool(page.is_enabled("#remove"))
+
+
+def wait_remove_enabled(page: Any, enabled: bool = True, timeout: float = 30_000) -> None:
+    """Wait until Remove is enabled (or disabled)."""
+    page.wait_for_function(
+        "(on) => { const b = document.querySelector('#remove'); return b && b.disabled === !on; }",
+        arg=enabled,
+        timeout=timeout,
+    )
+
+
+def press_remove_anyway(page: Any) -> None:
+    """A click as the browser delivers it, even on a disabled button (a disabled button ignores it)."""
+    page.evaluate("() => document.querySelector('#remove').click()")
+
+
+def double_click_remove(page: Any) -> None:
+    """Two clicks on Remove within a few milliseconds, like an impatient double-click."""
+    page.dblclick("#remove")
+
+
+def wait_status(page: Any, contains: str, timeout: float = 30_000) -> str:
+    """Wait for the status line under Remove to contain some text; returns it."""
+    page.wait_for_function(
+        "(text) => (document.querySelector('#status')?.innerText || '').includes(text)",
+        arg=contains,
+        timeout=timeout,
+    )
+    return status_text(page)
+
+
+def clear_canvas(page: Any) -> None:
+    """The editor toolbar's bin button (it removes the photo from the editor)."""
+    page.locator(CLEAR).first.click()
+
+
+def history_count(page: Any) -> int:
+    """How many results the history gallery shows."""
+    return int(page.locator("#history .thumbnail-item").count())

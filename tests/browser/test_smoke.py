@@ -100,15 +100,14 @@ def test_click_upload_applies_exif_orientation_and_paste_replaces_the_photo(keyl
 def test_remove_without_a_mask_says_what_to_do(keyless_app, page, photos):
     page.goto(keyless_app.url)
     wait_app_ready(page)
-    click_remove(page)
-    assert "Add a photo first" in wait_toast(page, "photo")
+    assert not page.is_enabled("#remove") and "Drop a photo" in status_text(page)  # nothing to remove yet
     drop_file(page, photos["small"])
     wait_editor_ready(page)
     click_remove(page)
     message = wait_toast(page, "Paint over")
     shot(page, "desktop-error-toast")
-    assert "Paint over what should be removed" in message
-    assert "Paint over what should be removed" in status_text(page)
+    assert "Paint over what should go with the red brush" in message
+    assert "Paint over what should go with the red brush" in status_text(page)
 
 
 def test_novita_eraser_by_prompt_with_the_users_key(keyed_app, fake_novita, page, photos):

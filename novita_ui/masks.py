@@ -1,0 +1,36 @@
+"""Mask policy every front end shares: strokes painted on a working canvas and an uploaded mask file become
+one mask at the photo's size, and a mask is drawn on a photo the way the user sees it (the brush's red).
+
+Pure numpy, no I/O; pixels follow imaging's convention (uint8 H x W x 3 images, H x W masks in {0, 255}).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import imaging
+
+BRUSH_RED = (255, 59, 48)  # the editor's brush colour: an uploaded mask is drawn in it
+OVERLAY_OPACITY = 0.55  # enough to see the area, light enough to see what is under it
+
+
+def merge(
+    painted: imaging.Array | None, uploaded: imaging.Array | None, size: tuple[int, int]
+) -> imaging.Array | None:
+    """The union of painted strokes (any size with the photo's aspect) and an uploaded mask, at ``size``.
+
+    None when neither marks anything: the caller decides whether a prompt alone is enough.
+    """
+    parts = [imaging.fit_mask(m, size) for m in (painted, uploaded) if m is not None and m.any()]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else np.maximum(parts[0], parts[1])
+
+
+def overlay(rgb: imaging.Array, mask: imaging.Array) -> imaging.Array:
+    """``rgb`` with ``mask`` (fitted to it) drawn on top in the brush's red, translucent."""
+    h, w = rgb.shape[:2]
+    inside = imaging.fit_mask(mask, (w, h)) > 0
+    out = rgb.astype(np.float32)
+    out[inside] = out[inside] * (1 - OVERLAY_OPACITY) + np.array(BRUSH_RED, np.float32) * OVERLAY_OPACITY
+    return np.asarray(np.clip(out + 0.5, 0, 255), dtype=np.uint8)

@@ -1,0 +1,97 @@
+"""The public API (gradio_client): image files in, the result file out. /erase, /cleanup and /local.
+
+No session state: each call carries its image, mask and options, and gets a file back that the scratch
+deletes soon after (the client fetches it right away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ..errors import InputError, NovitaUIError
+from ..service import Engine, RemoveRequest, output_name
+from .feedback import refusal, unexpected
+from .helpers import error_title, read_optional, user_message
+
+if TYPE_CHECKING:
+    from .handlers import App
+
+
+class ApiEndpoints:
+    """The three named endpoints; each is one removal through :meth:`App.remove`."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def _call(
+        self,
+        engine: Engine,
+        image: str | None,
+        mask: str | None,
+        options: dict[str, str | None],
+        request: gr.Request | None,
+    ) -> str:
+        prompt, api_key = options.get("prompt"), options.get("api_key")
+        try:
+            if not image:
+                raise InputError("Send an image file (image=handle_file(path)).")
+            removal = RemoveRequest.from_raw(
+                engine=engine,
+                image=await asyncio.to_thread(Path(image).read_bytes),
+                mask_file=await asyncio.to_thread(read_optional, mask),
+                prompt=prompt,
+                output_format=options.get("output_format"),
+                api_key=api_key,
+            )
+            session = (request.session_hash if request else None) or ""
+            result = await self.app.remove(removal, session=session, source_name=Path(image).name)
+        except NovitaUIError as error:
+            own_key = bool((api_key or "").strip())
+            message = user_message(error, own_key=own_key, in_page=False)
+            raise refusal(message, error_title(error), in_page=False) from None
+        except Exception:
+            raise unexpected("an API call", in_page=False) from None
+        session = "api-" + ((request.session_hash if request else None) or "anonymous")
+        name = output_name(Path(image).name, result.format)
+        path = self.app.scratch.new_file(session, name, keep=False)  # the client fetches it once, right away
+        await asyncio.to_thread(path.write_bytes, result.data)
+        warning = await asyncio.to_thread(self.app.save_copy, result, name, Path(image).name, prompt)
+        if warning:
+            gr.Warning(warning)
+        return str(path)
+
+    async def erase(
+        self,
+        image: str | None,
+        mask: str | None,
+        prompt: str | None,
+        output_format: str | None,
+        api_key: str | None,
+        request: gr.Request | None,
+    ) -> str:
+        """Novita image-eraser: image + optional mask (white = remove) and/or prompt -> result file."""
+        options = {"prompt": prompt, "output_format": output_format, "api_key": api_key}
+        return await self._call("eraser", image, mask, options, request)
+
+    async def cleanup(
+        self,
+        image: str | None,
+        mask: str | None,
+        output_format: str | None,
+        api_key: str | None,
+        request: gr.Request | None,
+    ) -> str:
+        """Novita cleanup: image + mask (white = remove) -> result file."""
+        return await self._call(
+            "cleanup", image, mask, {"output_format": output_format, "api_key": api_key}, request
+        )
+
+    async def local(
+        self, image: str | None, mask: str | None, output_format: str | None, request: gr.Request | None
+    ) -> str:
+        """Offline engine, no key: image + mask (white = remove) -> result file."""
+        return await self._call("local", image, mask, {"output_format": output_format}, request)

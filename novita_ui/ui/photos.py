@@ -1,0 +1,159 @@
+"""Events that change which photo and which uploaded mask a tab has (see ``session.py``).
+
+Each returns the page's changes by name ({"editor": ..., "status": ...}); ``events.py`` maps the names to
+components. The editor is only ever written, never read, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from .. import imaging, masks
+from ..budget import estimate
+from ..errors import NovitaUIError
+from .feedback import download_button, refusal, unexpected
+from .helpers import NO_PHOTO, canvas_size, image_size, make_preview, user_message
+from .session import Photo, Session
+
+if TYPE_CHECKING:
+    from .handlers import App
+
+Changes = dict[str, Any]
+
+
+class PhotoEvents:
+    """Loading a photo, keeping a result, attaching or clearing a mask, the editor's bin."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def _load(self, path: str, owner: str) -> Photo:
+        data = Path(path).read_bytes()
+        photo = imaging.open_photo(data)
+        size = canvas_size(photo.size, self.app.options.preview_max_side)
+        preview = self.app.scratch.new_file(owner, "canvas." + ("png" if photo.alpha is not None else "jpg"))
+        preview.write_bytes(make_preview(photo, size))
+        original = self.app.scratch.new_file(owner, Path(path).name)
+        try:
+            os.link(path, original)  # the upload is already on this disk: no copy needed
+        except OSError:
+            original.write_bytes(data)
+        return Photo(original, Path(path).name, photo.size, preview, size)
+
+    def _show(self, session: Session, photo: Photo, status: str) -> Changes:
+        if session.show(photo):
+            status += " The uploaded mask belonged to the previous photo, so it was dropped."
+        shown = session.photo
+        assert shown is not None  # just set
+        return {
+            "editor": shown.editor_value(),
+            "status": status,
+            "photo_info": session.info(),
+            "remove": gr.Button(interactive=True),
+            "mask_upload": None,
+        }
+
+    async def load_photo(self, path: str | None, session: Session, request: gr.Request) -> Changes:
+        """A photo arrived: keep the original, put its preview in the editor (mask cleared)."""
+        if not path:
+            raise refusal(NO_PHOTO, "No photo")
+        session.owner = request.session_hash or "anonymous"
+        try:
+            # Loading decodes the photo for its preview: it takes its turn in the memory budget too.
+            pixels = await asyncio.to_thread(_photo_pixels, path)
+            async with self.app.service.memory.admit(estimate(pixels, "remote")):
+                photo = await asyncio.to_thread(self._load, path, session.owner)
+        except NovitaUIError as error:
+            raise refusal(user_message(error), "Cannot open this file") from None
+        except Exception:
+            raise unexpected("loading a photo") from None
+        w, h = photo.size
+        status = (
+            f"**{photo.name}** ({w} × {h} px) is ready. Paint over what should go, then press **Remove**."
+        )
+        return self._show(session, photo, status)
+
+    def keep_editing(self, session: Session) -> Changes:
+        """The last result becomes the photo being edited (mask cleared); results keep the original name."""
+        current = session.current
+        if current is None:
+            raise refusal("There is no result to keep editing yet. Press Remove first.", "No result yet")
+        photo = Photo(
+            current.file, current.source_name, current.size, current.after, image_size(str(current.after))
+        )
+        status = (
+            f"Editing the result further ({current.file.name}). Paint the next area, then press **Remove**."
+        )
+        return self._show(session, photo, status)
+
+    async def attach_mask(self, path: str | None, session: Session) -> Changes:
+        """An uploaded mask file: owned by the session, drawn in red on the photo."""
+        if not path:
+            return self.clear_mask(session)
+        photo = session.photo
+        if photo is None:
+            raise refusal("Add a photo first, then upload its mask.", "No photo yet")
+        try:
+            mask, canvas = await asyncio.to_thread(self._draw_mask, path, photo, session.owner)
+        except NovitaUIError as error:
+            raise refusal(user_message(error), "Cannot use this mask") from None
+        except Exception:
+            raise unexpected("reading a mask") from None
+        shown = session.attach_mask(mask, Path(path).name, canvas)
+        return {
+            "editor": shown.editor_value(),
+            "photo_info": session.info(),
+            "status": "The uploaded mask is drawn in red on the photo. Paint more if needed, then press "
+            "**Remove**.",
+        }
+
+    def _draw_mask(self, path: str, photo: Photo, owner: str) -> tuple[imaging.Array, Path]:
+        mask = imaging.load_mask(Path(path).read_bytes(), photo.size)
+        preview = imaging.open_photo(photo.preview.read_bytes())
+        canvas = self.app.scratch.new_file(owner, "canvas-mask.png")
+        drawn = masks.overlay(preview.rgb, imaging.fit_mask(mask, photo.preview_size))
+        canvas.write_bytes(imaging.encode_output(drawn, "png"))
+        return mask, canvas
+
+    def clear_mask(self, session: Session) -> Changes:
+        """Remove every stroke and the uploaded mask, keep the photo (the toolbar's bin removes the photo)."""
+        photo = session.clear_mask()
+        if photo is None:
+            return {"mask_upload": None}
+        return {"editor": photo.editor_value(), "photo_info": session.info(), "mask_upload": None}
+
+    def mask_removed(self, session: Session) -> Changes:
+        """The mask file's own clear button (it also fires when the page empties the file box)."""
+        if session.mask is None:
+            return {}
+        photo = session.clear_mask()
+        return {} if photo is None else {"editor": photo.editor_value(), "photo_info": session.info()}
+
+    def photo_removed(self, session: Session) -> Changes:
+        """The editor's bin took the photo away: say so, and Remove waits for the next photo."""
+        session.forget_photo()
+        return {
+            "status": f"The editor is empty. {NO_PHOTO}",
+            "photo_info": "",
+            "remove": gr.Button(interactive=False),
+            "mask_upload": None,
+        }
+
+    def show_history(self, session: Session, event: gr.SelectData) -> Changes:
+        """Clicking a history item shows it in the slider and offers its download again."""
+        index = event.index if isinstance(event.index, int) else 0
+        if not 0 <= index < len(session.history):
+            return {}
+        chosen = session.history[index]
+        session.current = chosen
+        return {"slider": (str(chosen.before), str(chosen.after)), "download": download_button(chosen)}
+
+
+def _photo_pixels(path: str) -> int:
+    """The photo's pixel count from its header (nothing decoded)."""
+    return imaging.image_pixels(Path(path).read_bytes())

@@ -1,0 +1,237 @@
+"""Remove in the page: one job from the click to the result (see ``session.py`` for the rules it keeps).
+
+The page script (``page.GATHER_JS``) takes the job's snapshot at the click (engine, format, grow, prompt,
+plan, photo version) and sends it with the editor's stroke layers and canvas; :meth:`RemovalEvents.run`
+checks it against the tab's Session, runs it, and streams named changes for the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from .. import masks
+from ..client import TaskProgress
+from ..errors import InputError, NovitaUIError
+from ..service import RemoveRequest, RemoveResult, output_name
+from .feedback import download_button, refusal, unexpected
+from .helpers import (
+    CANVAS_LOST,
+    FLATTENED,
+    HISTORY_LIMIT,
+    NO_PHOTO,
+    NOTHING_PAINTED,
+    Outcome,
+    error_title,
+    next_round,
+    painted_mask,
+    progress_text,
+    result_preview,
+    shows_picture,
+    unique_name,
+    user_message,
+)
+from .session import JobSpec, Photo, Session
+
+if TYPE_CHECKING:
+    from .handlers import App
+
+Changes = dict[str, Any]
+
+
+class RemovalEvents:
+    """The Remove button's server side."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def run(
+        self,
+        job: dict[str, Any] | None,
+        layers: list[str] | None,
+        canvas: str | None,
+        api_key: str | None,
+        session: Session,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008  # Gradio finds the progress tracker by this default
+    ) -> AsyncIterator[Changes]:
+        """Remove what the user painted/described; streams status lines, then the result panel."""
+        if not job:
+            return  # the other engine's queue was sent null: no job there
+        try:
+            spec = JobSpec.parse(job)
+        except InputError as error:
+            yield {"remove": gr.Button(interactive=session.photo is not None)}
+            raise refusal(str(error), "Cannot remove yet") from None
+        if not session.start(spec):
+            return  # a job of this tab is running: this click (a double-click, say) starts nothing
+        try:
+            async for changes in self._run(
+                spec, layers or [], canvas, (api_key or "").strip(), session, progress
+            ):
+                if session.is_newest(spec):
+                    yield changes
+        finally:
+            session.finish(spec)
+
+    async def _run(
+        self, spec: JobSpec, layers: list[str], canvas: str | None, key: str, session: Session, progress: Any
+    ) -> AsyncIterator[Changes]:
+        started = time.perf_counter()
+        task: asyncio.Task[RemoveResult] | None = None
+        try:
+            photo = _photo_of(session, spec, canvas)
+            removal = await asyncio.to_thread(_request, spec, photo, session, layers, key)
+            if spec.engine == "local" and spec.prompt:
+                gr.Info("The Offline engine ignores the prompt: it removes what you painted.")
+            events: asyncio.Queue[TaskProgress] = asyncio.Queue()
+            task = asyncio.create_task(
+                self.app.remove(
+                    removal, on_progress=events.put_nowait, session=session.owner, source_name=photo.name
+                )
+            )
+            first = (
+                "Removing offline..." if spec.engine == "local" else f"Sending the photo to {spec.label}..."
+            )
+            progress(None, desc=first)
+            yield {"status": first, "remove": gr.Button(interactive=False)}
+            async for update in _progress_updates(task, events):
+                percent = (update.percent or 0) / 100 if update.status == "processing" else None
+                progress(percent, desc=progress_text(update))
+                yield {"status": progress_text(update)}
+            outcome, warning = await self._finish(task.result(), photo, spec, session, started)
+            note = task.result().note
+        except NovitaUIError as error:
+            message = user_message(error, own_key=bool(key))
+            yield {"status": f"**Not removed.** {message}", "remove": _remove_button(session)}
+            raise refusal(message, error_title(error)) from None
+        except Exception:
+            failure = unexpected("removing")
+            yield {"status": f"**Not removed.** {failure.message}", "remove": _remove_button(session)}
+            raise failure from None
+        finally:
+            if task is not None and not task.done():
+                task.cancel()  # the page went away: stop polling
+        if note:
+            gr.Info(note)
+        if warning:
+            gr.Warning(warning)
+        if outcome.flattened:
+            gr.Info(FLATTENED)
+        yield _result_changes(outcome, session)
+
+    async def _finish(
+        self, result: RemoveResult, photo: Photo, spec: JobSpec, session: Session, started: float
+    ) -> tuple[Outcome, str | None]:
+        """Write the result and its preview; save the copy for --output-dir at the same time."""
+        name = unique_name(output_name(photo.name, result.format), session.history)
+        file = self.app.scratch.new_file(session.owner, name)
+        after = self.app.scratch.new_file(
+            session.owner, "after." + ("png" if result.format != "jpeg" else "jpg")
+        )
+
+        def write() -> None:
+            file.write_bytes(result.data)
+            after.write_bytes(result_preview(result.data, photo.preview_size))
+
+        _, warning = await asyncio.gather(
+            asyncio.to_thread(write),
+            asyncio.to_thread(self.app.save_copy, result, name, photo.name, spec.prompt),
+        )
+        outcome = Outcome(
+            file,
+            photo.preview,
+            after,
+            photo.name,
+            result.size,
+            result.engine,
+            result.format,
+            result.task_id,
+            result.downscaled,
+            time.perf_counter() - started,
+            next_round(session.history),
+            time.strftime("%H:%M:%S"),
+            result.method,
+            result.flattened,
+        )
+        return outcome, warning
+
+
+def _photo_of(session: Session, spec: JobSpec, canvas: str | None) -> Photo:
+    """The session's photo, if the job was started on it and the editor still shows it; else a refusal."""
+    photo = session.photo
+    if photo is None:
+        raise InputError(NO_PHOTO)
+    if spec.photo is not None and spec.photo != photo.version:
+        raise InputError("The photo changed after you pressed Remove; press **Remove** again.")
+    if not photo.original.exists():
+        raise InputError(
+            "This photo is no longer on the server (the session was idle too long). "
+            "Drop it on the editor again."
+        )
+    if not canvas or not shows_picture(canvas, photo.shown):
+        raise InputError(CANVAS_LOST)
+    return photo
+
+
+def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], key: str) -> RemoveRequest:
+    """The service request: painted strokes and the uploaded mask merged at the photo's size."""
+    mask = masks.merge(painted_mask(layers, photo.preview_size), session.mask, photo.size)
+    if mask is None and not (spec.engine == "eraser" and spec.prompt):
+        hint = ", or describe it in the prompt." if spec.engine == "eraser" else "."
+        raise InputError(f"{NOTHING_PAINTED}{hint}")
+    offline: dict[str, Any] = {"method": spec.quality} if spec.engine == "local" else {}
+    return RemoveRequest.from_raw(
+        **offline,
+        engine=spec.engine,
+        image=photo.original.read_bytes(),
+        mask=mask,
+        prompt=spec.prompt,
+        output_format=spec.output_format,
+        grow=spec.grow,
+        enterprise_plan=spec.enterprise,
+        whole_photo=True if spec.whole_photo else None,  # unticked: the server's setting decides
+        api_key=key,
+    )
+
+
+def _remove_button(session: Session) -> Any:
+    """Remove can be pressed again once a job is over, if there is a photo to remove from."""
+    return gr.Button(interactive=session.photo is not None)
+
+
+def _result_changes(outcome: Outcome, session: Session) -> Changes:
+    """The result panel, the download, the history and the status for a finished job."""
+    items = session.add_result(outcome, HISTORY_LIMIT)
+    w, h = outcome.size
+    return {
+        "slider": (str(outcome.before), str(outcome.after)),
+        "download": download_button(outcome),
+        "keep": gr.Button(interactive=True),
+        "history": [(str(item.after), item.caption()) for item in items],
+        "status": f"Done in {outcome.seconds:.1f} s with {outcome.engine_label()}: **{outcome.file.name}** "
+        f"({w} × {h} px)." + (f" {FLATTENED}" if outcome.flattened else ""),
+        "result_info": outcome.info(),
+        "remove": gr.Button(interactive=True),
+    }
+
+
+async def _progress_updates(
+    task: asyncio.Task[RemoveResult], events: asyncio.Queue[TaskProgress]
+) -> AsyncIterator[TaskProgress]:
+    """Task progress as it arrives, until the task ends (repeated identical updates are dropped)."""
+    last = None
+    while not task.done():
+        getter = asyncio.ensure_future(events.get())
+        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            continue
+        update = getter.result()
+        key = (update.status, update.percent, update.eta)
+        if key != last:
+            last = key
+            yield update

@@ -1,0 +1,169 @@
+"""One browser tab's truth, kept on the server: the photo, the uploaded mask, the job in flight, the results.
+
+A :class:`Session` lives in a ``gr.State`` (one per tab; Gradio hands every event of the tab the same
+object). Every event reads and changes it here, never by trusting what the editor exported:
+
+- the photo has a version; a job names the version it was started on, and the canvas it sends must still
+  show that photo (Undo in the editor can take the photo away; see ``helpers.shows_picture``);
+- an uploaded mask belongs to the photo it was uploaded for: a new photo drops it;
+- one job at a time: a job is a :class:`JobSpec` snapshot taken in the browser at the click; while one
+  runs, another is not started; only the newest job writes the result panel, the download and the status.
+
+No gradio here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .. import imaging, local
+from ..errors import InputError
+from ..service import Engine
+from .helpers import ENGINE_LABELS, FORMATS, Outcome, quality_of
+
+
+@dataclass(frozen=True)
+class Photo:
+    """The photo being edited: the user only ever paints on its preview."""
+
+    original: Path  # the bytes as the user gave them (or a result being edited further)
+    name: str  # the user's file name: results are called <stem>-cleaned.<ext>
+    size: tuple[int, int]  # upright (width, height) of the original
+    preview: Path  # the working canvas, as the slider's "before"
+    preview_size: tuple[int, int]
+    version: int = 0  # set by Session.show: which photo of this tab it is
+    canvas: Path | None = None  # what the editor shows when not the preview (the mask drawn on it)
+
+    @property
+    def shown(self) -> Path:
+        """The image the editor was given: the preview, with the uploaded mask drawn on it if any."""
+        return self.canvas or self.preview
+
+    def editor_value(self) -> dict[str, Any]:
+        """The editor's value for this photo: its canvas, no strokes."""
+        return {"background": str(self.shown), "layers": [], "composite": str(self.shown)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    """A removal as the user asked for it at the click: read in the browser, before anything uploads."""
+
+    job_id: str
+    engine: Engine
+    label: str  # the engine as the page names it
+    output_format: imaging.OutputFormat
+    grow: int
+    prompt: str | None
+    enterprise: bool
+    photo: int | None  # the photo version the canvas showed
+    whole_photo: bool = False  # over 16 MP: the whole photo shrunk, not a crop (unticked: server decides)
+    quality: local.Method | Literal["auto"] = "auto"  # Offline only
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | None) -> JobSpec:
+        """Check a job sent by the page script (``page.GATHER_JS``)."""
+        raw = raw or {}
+        label = str(raw.get("engine") or "")
+        if label not in ENGINE_LABELS:
+            raise InputError(f"Unknown engine {label!r}: choose one of {', '.join(ENGINE_LABELS)}.")
+        fmt = str(raw.get("format") or "")
+        if fmt not in FORMATS:
+            raise InputError(f"Unknown output format {fmt!r}: choose jpeg, png or webp.")
+        engine = ENGINE_LABELS[label]
+        photo = raw.get("photo")
+        return cls(
+            job_id=str(raw.get("id") or ""),
+            engine=engine,
+            label=label,
+            output_format=fmt,
+            grow=max(0, int(float(raw.get("grow") or 0))),
+            prompt=str(raw.get("prompt") or "").strip() or None,
+            enterprise=bool(raw.get("enterprise")) and engine == "cleanup",
+            photo=photo if isinstance(photo, int) else None,
+            whole_photo=bool(raw.get("wholePhoto")),
+            quality=quality_of(str(raw.get("quality") or "Auto")),
+        )
+
+
+@dataclass
+class Session:
+    """What one tab has: see the module docstring."""
+
+    owner: str = "anonymous"  # Gradio's session hash: the tab's scratch folder
+    photo: Photo | None = None
+    mask: imaging.Array | None = None  # an uploaded mask at the photo's size
+    mask_name: str | None = None
+    running: JobSpec | None = None
+    newest: str | None = None  # id of the newest job started
+    history: list[Outcome] = field(default_factory=list)
+    current: Outcome | None = None
+    _versions: int = 0
+
+    def show(self, photo: Photo) -> bool:
+        """A new photo is the one being edited; True when an uploaded mask was dropped with the old one."""
+        self._versions += 1
+        dropped = self.mask is not None
+        self.mask, self.mask_name = None, None
+        self.photo = replace(photo, version=self._versions, canvas=None)
+        return dropped
+
+    def forget_photo(self) -> None:
+        """The editor no longer has a photo (its toolbar's bin)."""
+        self.photo, self.mask, self.mask_name = None, None, None
+
+    def attach_mask(self, mask: imaging.Array, name: str, canvas: Path) -> Photo:
+        """Own an uploaded mask (at the photo's size) and the canvas that shows it."""
+        if self.photo is None:
+            raise InputError("Add a photo first, then upload its mask.")
+        self.mask, self.mask_name = mask, name
+        self.photo = replace(self.photo, canvas=canvas)
+        return self.photo
+
+    def clear_mask(self) -> Photo | None:
+        """Drop the uploaded mask; the photo is shown without it."""
+        self.mask, self.mask_name = None, None
+        if self.photo is not None:
+            self.photo = replace(self.photo, canvas=None)
+        return self.photo
+
+    def start(self, job: JobSpec) -> bool:
+        """Make ``job`` the one in flight; False (nothing started) while another job runs, or for a job
+        that was started before (the page re-sending it)."""
+        if self.running is not None or job.job_id == self.newest:
+            return False
+        self.running, self.newest = job, job.job_id
+        return True
+
+    def finish(self, job: JobSpec) -> None:
+        """``job`` is over (done, failed or cancelled)."""
+        if self.running is job:
+            self.running = None
+
+    def is_newest(self, job: JobSpec) -> bool:
+        """Only the newest job may write the result panel, the download and the status."""
+        return self.newest == job.job_id
+
+    def add_result(self, outcome: Outcome, limit: int) -> list[Outcome]:
+        """Record a result as the current one, newest first in the history."""
+        self.history = [outcome, *self.history][:limit]
+        self.current = outcome
+        return self.history
+
+    def info(self) -> str:
+        """JSON the page (and the browser tests) read: the photo's id, name, sizes and its uploaded mask."""
+        if self.photo is None:
+            return ""
+        p = self.photo
+        return json.dumps(
+            {
+                "id": f"{p.preview.parent.name}-{p.version}",
+                "version": p.version,
+                "name": p.name,
+                "size": list(p.size),
+                "preview": list(p.preview_size),
+                "mask": self.mask_name,
+            }
+        )

@@ -1,0 +1,236 @@
+"""Issue 11: the page and the server agree on one photo, one mask and one job at a time.
+
+One test per observation of the issue (each failed on the code before the fix): undo cannot turn the photo
+into a blank "result"; a double-click or a click during a job starts one Novita task; the last job started is
+the one shown, with the settings it was started with; an uploaded mask is drawn, cleared and never outlives
+its photo; Remove and the status follow the photo; messages say whose key failed and what the user can do.
+Screenshots: test-output/screenshots/session-*.png.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser.helpers import (
+    EDITOR_CANVAS,
+    UNDO,
+    choose_engine,
+    choose_format,
+    clear_canvas,
+    click_remove,
+    double_click_remove,
+    download,
+    drop_file,
+    history_count,
+    image_rect,
+    paint_stroke,
+    photo_info,
+    press_remove_anyway,
+    remove_enabled,
+    result_info,
+    set_api_key,
+    settle,
+    shot,
+    status_text,
+    upload_mask,
+    wait_app_ready,
+    wait_editor_ready,
+    wait_remove_enabled,
+    wait_result,
+    wait_status,
+    wait_toast,
+)
+from tests.fake_novita import TaskPlan
+from tests.images import encode, photo_like
+
+ERASER = "/v3/async/image-eraser"
+SKY = (0.2, 0.15)  # a point in the scene's sky (fractions of the photo), inside the uploaded mask below
+
+
+def _open(page: Any, url: str) -> None:
+    page.goto(url)
+    wait_app_ready(page)
+
+
+def _submits(fake: Any) -> int:
+    """Image-eraser tasks the fake Novita server was asked to start."""
+    return sum(1 for r in fake.requests_to(ERASER) if r.method == "POST")
+
+
+@pytest.fixture(scope="module")
+def sky_mask(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1600 x 1200 mask file (white = remove) over a patch of the scene's sky, around SKY."""
+    mask = np.zeros((1200, 1600), np.uint8)
+    mask[100:260, 200:440] = 255
+    path = tmp_path_factory.mktemp("masks") / "sky-mask.png"
+    Image.fromarray(mask).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def portrait(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 600 x 800 photo: another aspect ratio than the scene (and its mask)."""
+    path = tmp_path_factory.mktemp("portrait") / "portrait.jpg"
+    path.write_bytes(encode(photo_like(600, 800, seed=31)))
+    return path
+
+
+def _screen_pixel(page: Any, fx: float, fy: float) -> np.ndarray:
+    """The colour the user sees at a point of the photo in the editor (fractions of the photo)."""
+    settle(page)
+    left, top, zoom = image_rect(page)
+    pw, ph = page.evaluate("() => JSON.parse(document.querySelector('#photo-info textarea').value).preview")
+    x, y = left + fx * pw * zoom, top + fy * ph * zoom
+    png = page.screenshot(clip={"x": x - 2, "y": y - 2, "width": 5, "height": 5})
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+    return np.asarray(pixels.reshape(-1, 3).mean(axis=0))
+
+
+def test_undo_after_load_cannot_remove_from_a_blank_canvas(keyed_app, fake_novita, page, photos):
+    _open(page, keyed_app.url)
+    drop_file(page, photos["scene"])
+    wait_editor_ready(page)
+    page.locator(UNDO).first.click(force=True)  # right after loading: the editor takes the photo away
+    settle(page)
+    paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
+    click_remove(page)
+    status = wait_status(page, "Not removed")
+    assert "photo" in status.lower() and "redo" in status.lower(), status
+    assert not result_info(page), "a result was made from the blank canvas"
+    assert _submits(fake_novita) == 0, "a paid Novita task was started on a blank canvas"
+    shot(page, "session-1-undo-refused")
+
+
+def test_a_double_click_and_a_click_during_the_job_start_one_novita_task(
+    keyed_app, fake_novita, page, photos
+):
+    fake_novita.task_plan = TaskPlan(duration=2.5)
+    _open(page, keyed_app.url)
+    drop_file(page, photos["scene"])
+    wait_editor_ready(page)
+    paint_stroke(page, (0.45, 0.55), (0.55, 0.55))
+    double_click_remove(page)
+    wait_status(page, "Processing at Novita")
+    assert not remove_enabled(page), "Remove can be pressed again while a job runs"
+    page.locator("#remove").scroll_into_view_if_needed()
+    shot(page, "session-2-running")
+    press_remove_anyway(page)
+    result = wait_result(page)
+    wait_remove_enabled(page)
+    assert result["engine"] == "eraser"
+    assert _submits(fake_novita) == 1, f"{_submits(fake_novita)} image-eraser tasks for one removal"
+    assert history_count(page) == 1
+
+
+def test_the_result_is_the_last_job_started_with_the_settings_of_its_click(
+    keyed_app, fake_novita, page, photos
+):
+    fake_novita.task_plan = TaskPlan(duration=2.5)
+    _open(page, keyed_app.url)
+    drop_file(page, photos["scene"])
+    wait_editor_ready(page)
+    paint_stroke(page, (0.45, 0.55), (0.55, 0.55))
+    click_remove(page)  # Novita Eraser, jpeg: that is the job
+    choose_format(page, "png")  # changed after the click: must not change the job already requested
+    choose_engine(page, "Offline")
+    press_remove_anyway(page)  # ignored while the Eraser job runs
+    result = wait_result(page)
+    wait_status(page, "Done")
+    wait_remove_enabled(page)
+    assert (result["engine"], result["format"]) == ("eraser", "jpeg"), result
+    name, _ = download(page)
+    assert name.endswith("-cleaned.jpg") and name in status_text(page)
+    assert history_count(page) == 1, "another job's result was shown too"
+    assert _submits(fake_novita) == 1
+    shot(page, "session-3-one-job")
+
+
+def test_an_uploaded_mask_is_drawn_cleared_and_dropped_with_its_photo(
+    keyless_app, page, photos, sky_mask, portrait
+):
+    _open(page, keyless_app.url)
+    drop_file(page, photos["scene"])
+    scene = wait_editor_ready(page)
+    sky = _screen_pixel(page, *SKY)
+    assert sky[2] > sky[0] + 40, f"the sky should look blue before the mask: {sky}"
+    upload_mask(page, sky_mask)
+    page.wait_for_function("() => JSON.parse(document.querySelector('#photo-info textarea').value).mask")
+    wait_editor_ready(page, scene)
+    masked = _screen_pixel(page, *SKY)
+    assert masked[0] > masked[2], f"the uploaded mask is not drawn on the photo: {masked}"
+    shot(page, "session-4-mask-drawn")
+    masked_info = photo_info(page)
+    page.click("#clear-mask")
+    page.wait_for_function("() => !JSON.parse(document.querySelector('#photo-info textarea').value).mask")
+    wait_editor_ready(page, masked_info)
+    cleared = _screen_pixel(page, *SKY)
+    assert cleared[2] > cleared[0] + 40, f"Clear the mask left the uploaded mask on the photo: {cleared}"
+    click_remove(page)
+    wait_status(page, "Not removed")  # nothing painted, no mask: nothing to remove
+    assert not result_info(page)
+    upload_mask(page, sky_mask)
+    page.wait_for_function("() => JSON.parse(document.querySelector('#photo-info textarea').value).mask")
+    drop_file(page, portrait)  # another photo, another aspect ratio: the mask belonged to the scene
+    info = wait_editor_ready(page, photo_info(page))
+    assert info["name"] == "portrait.jpg" and not info.get("mask")
+    paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
+    click_remove(page)
+    result = wait_result(page)
+    assert result["size"] == [600, 800]
+    shot(page, "session-4-new-photo-result")
+
+
+def test_remove_and_the_status_follow_the_photo(keyless_app, page, photos):
+    _open(page, keyless_app.url)
+    assert not remove_enabled(page), "Remove is enabled before there is a photo"
+    drop_file(page, photos["small"])
+    wait_editor_ready(page)
+    wait_remove_enabled(page)
+    clear_canvas(page)  # the toolbar's bin removes the photo
+    status = wait_status(page, "Add a photo")
+    assert "ready" not in status
+    wait_remove_enabled(page, False)
+    page.wait_for_selector(EDITOR_CANVAS)
+    shot(page, "session-5-bin")
+
+
+def test_messages_say_whose_key_failed_and_what_to_do_here(
+    app_factory, keyless_app, fake_novita, page, photos
+):
+    revoked = app_factory(server_key="sk_revoked_server_key")
+    _open(page, revoked.url)
+    drop_file(page, photos["small"])
+    wait_editor_ready(page)
+    paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
+    click_remove(page)
+    text = wait_toast(page, "rejected")
+    assert "server" in text and "Offline" in text and "NOVITA_API_KEY" not in text, text
+    assert text.splitlines()[-1].startswith("API key rejected."), text  # the specific title leads
+    shot(page, "session-6-server-key-rejected")
+    assert "NOVITA_API_KEY" in revoked.log()  # the operator's advice goes to the log
+    page.locator('[data-testid="toast-close"]').first.click()
+    set_api_key(page, "sk_typo")
+    click_remove(page)
+    text = wait_toast(page, "you typed")
+    assert "server" not in text.split("you typed")[0], text
+
+    _open(page, keyless_app.url)
+    drop_file(page, photos["small"])
+    wait_editor_ready(page)
+    click_remove(page)  # Offline, nothing painted
+    status = wait_status(page, "Not removed")
+    assert "red" in status and "white" not in status, status
+    choose_engine(page, "Novita Eraser")
+    paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
+    click_remove(page)
+    text = wait_toast(page, "key")
+    assert "NOVITA_API_KEY" not in text and "Offline" in text, text
+    assert "API key needed." in text, text
+    assert "red" in page.inner_text("#mask-upload")
+    shot(page, "session-6-no-key")
