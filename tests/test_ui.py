@@ -233,6 +233,17 @@ def _load(
     return changes, session
 
 
+def _painted(app: App, tmp_path: Path, size: tuple[int, int]) -> tuple[Session, Path]:
+    """A photo of ``size`` loaded into a new session, and a stroke layer over a small box of its canvas."""
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(photo_like(*size)))
+    _, session = _load(app, photo)
+    assert session.photo is not None
+    layer = tmp_path / "layer_0.png"
+    layer.write_bytes(_layer_png(session.photo.preview_size, (10, 10, 50, 50)))
+    return session, layer
+
+
 _JOBS = iter(range(10**6))
 
 
@@ -357,12 +368,7 @@ def test_keep_editing_makes_the_result_the_new_photo(keyless_app, tmp_path):
 def test_removal_errors_are_user_messages_in_toast_and_status(
     keyless_app, tmp_path, engine, layer, prompt, expected
 ):
-    photo = tmp_path / "p.jpg"
-    photo.write_bytes(encode(photo_like(640, 480)))
-    _, session = _load(keyless_app, photo)
-    assert session.photo is not None
-    layer_path = tmp_path / "layer_0.png"
-    layer_path.write_bytes(_layer_png(session.photo.preview_size, (10, 10, 50, 50)))
+    session, layer_path = _painted(keyless_app, tmp_path, (640, 480))
     statuses: list[str] = []
 
     async def run() -> None:
@@ -652,12 +658,7 @@ def _blank(path: Path, size: tuple[int, int]) -> Path:
 def test_a_canvas_that_no_longer_shows_the_photo_is_refused_before_any_request(
     keyless_app, tmp_path, monkeypatch
 ):
-    photo = tmp_path / "p.jpg"
-    photo.write_bytes(encode(photo_like(800, 600)))
-    _, session = _load(keyless_app, photo)
-    assert session.photo is not None
-    layer = tmp_path / "layer_0.png"
-    layer.write_bytes(_layer_png(session.photo.preview_size, (10, 10, 50, 50)))
+    session, layer = _painted(keyless_app, tmp_path, (800, 600))
     calls: list[RemoveRequest] = []
 
     async def spy(request: RemoveRequest, on_progress: Any = None) -> Any:

@@ -63,6 +63,15 @@ def _submits(fake: Any) -> int:
     return sum(1 for r in fake.requests_to(ERASER) if r.method == "POST")
 
 
+def _painted_scene_with_a_slow_eraser(page: Any, url: str, fake: Any, scene: Path) -> None:
+    """The scene loaded and painted over the ball; Novita tasks take 2.5 s (time to click again)."""
+    fake.task_plan = TaskPlan(duration=2.5)
+    _open(page, url)
+    drop_file(page, scene)
+    wait_editor_ready(page)
+    paint_stroke(page, (0.45, 0.55), (0.55, 0.55))
+
+
 @pytest.fixture(scope="module")
 def sky_mask(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1600 x 1200 mask file (white = remove) over a patch of the scene's sky, around SKY."""
@@ -110,11 +119,7 @@ def test_undo_after_load_cannot_remove_from_a_blank_canvas(keyed_app, fake_novit
 def test_a_double_click_and_a_click_during_the_job_start_one_novita_task(
     keyed_app, fake_novita, page, photos
 ):
-    fake_novita.task_plan = TaskPlan(duration=2.5)
-    _open(page, keyed_app.url)
-    drop_file(page, photos["scene"])
-    wait_editor_ready(page)
-    paint_stroke(page, (0.45, 0.55), (0.55, 0.55))
+    _painted_scene_with_a_slow_eraser(page, keyed_app.url, fake_novita, photos["scene"])
     double_click_remove(page)
     wait_status(page, "Processing at Novita")
     assert not remove_enabled(page), "Remove can be pressed again while a job runs"
@@ -131,11 +136,7 @@ def test_a_double_click_and_a_click_during_the_job_start_one_novita_task(
 def test_the_result_is_the_last_job_started_with_the_settings_of_its_click(
     keyed_app, fake_novita, page, photos
 ):
-    fake_novita.task_plan = TaskPlan(duration=2.5)
-    _open(page, keyed_app.url)
-    drop_file(page, photos["scene"])
-    wait_editor_ready(page)
-    paint_stroke(page, (0.45, 0.55), (0.55, 0.55))
+    _painted_scene_with_a_slow_eraser(page, keyed_app.url, fake_novita, photos["scene"])
     click_remove(page)  # Novita Eraser, jpeg: that is the job
     choose_format(page, "png")  # changed after the click: must not change the job already requested
     choose_engine(page, "Offline")
