@@ -295,7 +295,7 @@ def test_loading_keeps_the_original_and_gives_the_editor_an_upright_bounded_prev
     assert Image.open(value["background"]).size == (683, 1024) and value["layers"] == []
     assert "tall.jpg" in changes["status"] and "2000 × 3000" in changes["status"]
     assert json.loads(changes["photo_info"])["size"] == [2000, 3000]
-    assert changes["remove"].interactive is True
+    assert changes["remove"]["interactive"] is True
 
 
 def test_loading_a_damaged_file_says_so(keyless_app, tmp_path):
@@ -339,7 +339,7 @@ def test_offline_removal_maps_the_canvas_mask_to_the_full_size_original(keyless_
     assert saved.read_bytes() == outcome.file.read_bytes()
     assert json.loads(saved.with_name("street-cleaned.png.json").read_text())["engine"] == "local"
     assert "Done" in final["status"] and json.loads(final["result_info"])["size"] == [2560, 1920]
-    assert final["remove"].interactive is True and session.running is None
+    assert final["remove"]["interactive"] is True and session.running is None
 
 
 def test_keep_editing_makes_the_result_the_new_photo(keyless_app, tmp_path):
@@ -751,7 +751,7 @@ def test_the_bin_empties_the_session_and_turns_remove_off(keyless_app, tmp_path)
     photo, _, _ = _files(tmp_path)
     _, session = _load(keyless_app, photo)
     changes = keyless_app.photos.photo_removed(session)
-    assert session.photo is None and changes["remove"].interactive is False
+    assert session.photo is None and changes["remove"]["interactive"] is False
     assert "Add a photo" in changes["status"] and changes["photo_info"] == ""
 
 

@@ -56,6 +56,10 @@ MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the 
 NO_PHOTO = (
     "Add a photo first: drop it on the editor, click the editor to choose a file, or paste it (Ctrl+V)."
 )
+# Button labels, repeated in every update of the button: Gradio 6.31 blanks a button's label on an update
+# that only changes ``interactive``.
+REMOVE_LABEL = "Remove"
+KEEP_LABEL = "Keep editing this result"
 NOTHING_PAINTED = "Paint over what should go with the red brush"
 CANVAS_LOST = (
     "The editor no longer shows your photo (Undo or the bin took it away), so nothing was sent. "

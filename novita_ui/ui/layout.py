@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from . import editor as editor_config
-from .helpers import ENGINE_LABELS, FORMATS, QUALITY_LABELS, Options, engine_note
+from .helpers import ENGINE_LABELS, FORMATS, KEEP_LABEL, QUALITY_LABELS, Options, engine_note
 from .session import Session
 
 
@@ -154,7 +154,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
     with gr.Row():
         gr.Button("Hold to see the original", elem_id="compare", size="sm", variant="secondary")
         download = gr.DownloadButton("Download", elem_id="download", interactive=False, variant="primary")
-        keep = gr.Button("Keep editing this result", elem_id="keep-editing", interactive=False)
+        keep = gr.Button(KEEP_LABEL, elem_id="keep-editing", interactive=False)
     history = gr.Gallery(
         label="This session's results (click one to show it again)",
         elem_id="history",

@@ -103,7 +103,7 @@ GATHER_JS = """
 
 LOADED_JS = "() => { document.querySelector('#editor')?.classList.remove('nu-loading'); }"
 # Instant feedback, and no second job from the same click burst: Remove stays off until the job answers.
-PREPARING_JS = "() => ['Preparing the mask...', {__type__: 'update', interactive: false}]"
+PREPARING_JS = "() => ['Preparing the mask...', {__type__: 'update', value: 'Remove', interactive: false}]"
 # After a removal, bring the result into view when it is below the fold (phones, short windows).
 SHOW_RESULT_JS = """
 () => {

@@ -17,7 +17,7 @@ from .. import imaging, masks
 from ..budget import estimate
 from ..errors import NovitaUIError
 from .feedback import download_button, refusal, unexpected
-from .helpers import NO_PHOTO, canvas_size, image_size, make_preview, user_message
+from .helpers import NO_PHOTO, REMOVE_LABEL, canvas_size, image_size, make_preview, user_message
 from .session import Photo, Session
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class PhotoEvents:
             "editor": shown.editor_value(),
             "status": status,
             "photo_info": session.info(),
-            "remove": gr.Button(interactive=True),
+            "remove": gr.update(value=REMOVE_LABEL, interactive=True),
             "mask_upload": None,
         }
 
@@ -140,7 +140,7 @@ class PhotoEvents:
         return {
             "status": f"The editor is empty. {NO_PHOTO}",
             "photo_info": "",
-            "remove": gr.Button(interactive=False),
+            "remove": gr.update(value=REMOVE_LABEL, interactive=False),
             "mask_upload": None,
         }
 

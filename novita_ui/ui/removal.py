@@ -23,8 +23,10 @@ from .helpers import (
     CANVAS_LOST,
     FLATTENED,
     HISTORY_LIMIT,
+    KEEP_LABEL,
     NO_PHOTO,
     NOTHING_PAINTED,
+    REMOVE_LABEL,
     Outcome,
     error_title,
     next_round,
@@ -64,7 +66,7 @@ class RemovalEvents:
         try:
             spec = JobSpec.parse(job)
         except InputError as error:
-            yield {"remove": gr.Button(interactive=session.photo is not None)}
+            yield {"remove": gr.update(value=REMOVE_LABEL, interactive=session.photo is not None)}
             raise refusal(str(error), "Cannot remove yet") from None
         if not session.start(spec):
             return  # a job of this tab is running: this click (a double-click, say) starts nothing
@@ -97,7 +99,7 @@ class RemovalEvents:
                 "Removing offline..." if spec.engine == "local" else f"Sending the photo to {spec.label}..."
             )
             progress(None, desc=first)
-            yield {"status": first, "remove": gr.Button(interactive=False)}
+            yield {"status": first, "remove": gr.update(value=REMOVE_LABEL, interactive=False)}
             async for update in _progress_updates(task, events):
                 percent = (update.percent or 0) / 100 if update.status == "processing" else None
                 progress(percent, desc=progress_text(update))
@@ -200,7 +202,7 @@ def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], k
 
 def _remove_button(session: Session) -> Any:
     """Remove can be pressed again once a job is over, if there is a photo to remove from."""
-    return gr.Button(interactive=session.photo is not None)
+    return gr.update(value=REMOVE_LABEL, interactive=session.photo is not None)
 
 
 def _result_changes(outcome: Outcome, session: Session) -> Changes:
@@ -210,12 +212,12 @@ def _result_changes(outcome: Outcome, session: Session) -> Changes:
     return {
         "slider": (str(outcome.before), str(outcome.after)),
         "download": download_button(outcome),
-        "keep": gr.Button(interactive=True),
+        "keep": gr.update(value=KEEP_LABEL, interactive=True),
         "history": [(str(item.after), item.caption()) for item in items],
         "status": f"Done in {outcome.seconds:.1f} s with {outcome.engine_label()}: **{outcome.file.name}** "
         f"({w} × {h} px)." + (f" {FLATTENED}" if outcome.flattened else ""),
         "result_info": outcome.info(),
-        "remove": gr.Button(interactive=True),
+        "remove": gr.update(value=REMOVE_LABEL, interactive=True),
     }
 
 

@@ -128,6 +128,7 @@ def test_a_double_click_and_a_click_during_the_job_start_one_novita_task(
     press_remove_anyway(page)
     result = wait_result(page)
     wait_remove_enabled(page)
+    assert page.inner_text("#remove") == "Remove" and "Keep editing" in page.inner_text("#keep-editing")
     assert result["engine"] == "eraser"
     assert _submits(fake_novita) == 1, f"{_submits(fake_novita)} image-eraser tasks for one removal"
     assert history_count(page) == 1
