@@ -49,7 +49,7 @@ FLATTENED = (
 # Gradio's cache sweep: every minute, files older than 10 minutes go. What ages out is only hand-offs:
 # uploads (read by their event as soon as it leaves the queue; Gradio then keeps no reference) and API
 # results (fetched by the client as soon as its call ends; the scratch deletes them after 2 minutes
-# already). Files an open tab still shows are exempt (see layout._KeptScratch).
+# already). Files an open tab still shows are exempt (see gradio_seams.KeptScratch).
 CACHE_SWEEP = (60, 600)
 BRUSH_RADIUS = 18  # canvas pixels; the canvas is 768-1024 px wide, so a stroke is ~3.5-5 % of the photo
 MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the same on every photo
