@@ -21,6 +21,7 @@ from .handlers import App
 from .helpers import CACHE_SWEEP, ENGINE_LABELS, Options, engine_note
 from .layout import Page, build_page
 from .page import CSS, GATHER_JS, LOADED_JS, PREPARING_JS, SHOW_RESULT_JS, engine_note_js, page_js
+from .tools import endpoints
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 
@@ -154,13 +155,11 @@ def _wire_api(app: App) -> None:
     key = gr.Textbox(visible=False, label="api_key", type="password")
     result = gr.File(visible=False, label="result")
     novita: dict[str, Any] = {"concurrency_id": "novita", "concurrency_limit": opts.novita_concurrency}
-    api = app.api
+    erase, cleanup, local = endpoints(app)  # their docstrings are the MCP tools' descriptions
+    gr.Button(visible=False).click(erase, [image, mask, prompt, fmt, key], result, api_name="erase", **novita)
+    gr.Button(visible=False).click(cleanup, [image, mask, fmt, key], result, api_name="cleanup", **novita)
     gr.Button(visible=False).click(
-        api.erase, [image, mask, prompt, fmt, key], result, api_name="erase", **novita
-    )
-    gr.Button(visible=False).click(api.cleanup, [image, mask, fmt, key], result, api_name="cleanup", **novita)
-    gr.Button(visible=False).click(
-        api.local,
+        local,
         [image, mask, fmt],
         result,
         api_name="local",

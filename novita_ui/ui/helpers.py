@@ -56,8 +56,7 @@ MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the 
 NO_PHOTO = (
     "Add a photo first: drop it on the editor, click the editor to choose a file, or paste it (Ctrl+V)."
 )
-# Button labels, repeated in every update of the button: Gradio 6.31 blanks a button's label on an update
-# that only changes ``interactive``.
+# Repeated in every update of the button: Gradio 6.31 blanks a label on an interactive-only update.
 REMOVE_LABEL = "Remove"
 KEEP_LABEL = "Keep editing this result"
 NOTHING_PAINTED = "Paint over what should go with the red brush"
@@ -278,20 +277,6 @@ def result_preview(data: bytes, size: tuple[int, int]) -> bytes:
         rgb = imaging.resize(rgb, size)
         alpha = None if alpha is None else imaging.resize(alpha, size)
     return imaging.encode_output(rgb, "png" if alpha is not None else "jpeg", alpha=alpha)
-
-
-def shows_picture(shown: str | os.PathLike[str], expected: str | os.PathLike[str]) -> bool:
-    """Whether an image the editor exported still shows ``expected`` (same size, nearly the same pixels).
-
-    The browser's JPEG decoder and ours differ by a few levels; a blank or another photo differs by far more.
-    """
-    with Image.open(shown) as a, Image.open(expected) as b:
-        if a.size != b.size:
-            return False
-        small = (max(1, a.width // 8), max(1, a.height // 8))
-        pa = np.asarray(a.convert("RGB").resize(small), dtype=np.int16)
-        pb = np.asarray(b.convert("RGB").resize(small), dtype=np.int16)
-    return float(np.abs(pa - pb).mean()) < 12.0
 
 
 def read_optional(path: str | os.PathLike[str] | None) -> bytes | None:

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from . import editor as editor_config
-from .helpers import ENGINE_LABELS, FORMATS, KEEP_LABEL, QUALITY_LABELS, Options, engine_note
+from .helpers import ENGINE_LABELS, FORMATS, KEEP_LABEL, QUALITY_LABELS, REMOVE_LABEL, Options, engine_note
 from .session import Session
 
 
@@ -114,7 +114,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                 max_lines=1,
             )
             remove = gr.Button(
-                "Remove", variant="primary", elem_id="remove", interactive=False
+                REMOVE_LABEL, variant="primary", elem_id="remove", interactive=False
             )  # no photo yet
             status = gr.Markdown("Drop a photo on the editor to start.", elem_id="status")
             with gr.Row():
