@@ -177,7 +177,7 @@ async def test_bad_input_is_a_tool_error_with_the_browser_message(served: Served
     # Word for word what the page shows (its gr.Error carries user_message of the same error).
     assert error_text(not_image) == browser_message(imaging.open_photo, b"not a picture")
     assert error_text(wrong_mask) == browser_message(imaging.load_mask, square_png, (300, 200))
-    assert error_text(no_key).startswith("This server has no Novita API key, so Novita needs yours: pass api_key")
+    assert error_text(no_key).startswith("This server has no Novita API key, so Novita needs yours")
     for result in (not_image, wrong_mask, no_key):
         assert "Traceback" not in error_text(result)
     assert fake.requests == []
