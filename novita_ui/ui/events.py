@@ -111,17 +111,7 @@ def _wire_removal(app: App, p: Page) -> None:
     p.remove.click(None, None, [p.status, p.remove], js=PREPARING_JS, **PRIVATE)
     p.remove.click(
         None,
-        [
-            p.editor,
-            p.engine,
-            p.fmt,
-            p.grow,
-            p.prompt,
-            p.enterprise,
-            p.photo_info,
-            p.novita_job,
-            p.offline_job,
-        ],
+        [p.editor, p.engine, p.fmt, p.grow, p.prompt, p.enterprise, p.quality, p.whole_photo, p.photo_info],
         [p.layer_sink, p.canvas_sink, p.novita_job, p.offline_job],
         js=GATHER_JS,
         **PRIVATE,

@@ -89,13 +89,13 @@ PAGE_JS = """
 # (the settings travel with it, so changing one afterwards cannot change this job); the job goes to its
 # engine's queue. See novita_ui/ui/session.py.
 GATHER_JS = """
-(value, engine, format, grow, prompt, enterprise, quality, photoInfo) => {
+(value, engine, format, grow, prompt, enterprise, quality, wholePhoto, photoInfo) => {
   const layers = ((value && value.layers) || []).filter(Boolean);
   const canvas = (value && value.background) || null;
   let photo = null;
   try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
   const job = {id: Date.now().toString(36) + Math.random().toString(36).slice(2, 8),
-               engine, format, grow, prompt, enterprise, quality, photo};
+               engine, format, grow, prompt, enterprise, quality, wholePhoto, photo};
   // The other queue gets null, never its previous job again (that would start it a second time).
   return engine === 'Offline' ? [layers, canvas, null, job] : [layers, canvas, job, null];
 }
