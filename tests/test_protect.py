@@ -58,7 +58,9 @@ def _open_tab(client: httpx.Client, url: str) -> tuple[str, list[str]]:
     upload = client.post(url + "gradio_api/upload", files={"files": ("photo.jpg", photo)})
     session = secrets.token_hex(6)
     file = {"path": upload.json()[0], "orig_name": "photo.jpg", "meta": {"_type": "gradio.FileData"}}
-    body = {"data": [file], "fn_index": event["id"], "session_hash": session, "trigger_id": sink}
+    # The event may take more inputs (the session's state, settings): the page sends null for those.
+    data = [file if component == sink else None for component in event["inputs"]]
+    body = {"data": data, "fn_index": event["id"], "session_hash": session, "trigger_id": sink}
     assert client.post(url + "gradio_api/queue/join", json=body).status_code == 200
     with client.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session}) as stream:
         for line in stream.iter_lines():

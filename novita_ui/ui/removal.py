@@ -184,6 +184,12 @@ def _photo_of(session: Session, spec: JobSpec, canvas: str | None) -> Photo:
 def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], key: str) -> RemoveRequest:
     """The service request: painted strokes and the uploaded mask merged at the photo's size."""
     mask = masks.merge(painted_mask(layers, photo.preview_size), session.mask, photo.size)
+    if mask is None and spec.engine == "local" and spec.prompt:
+        # The prompt was typed for nothing: say which engine can use it.
+        raise InputError(
+            "The Offline engine cannot find objects from a description. Paint over what should go "
+            "with the red brush, or choose Novita Eraser to remove it by prompt."
+        )
     if mask is None and not (spec.engine == "eraser" and spec.prompt):
         hint = ", or describe it in the prompt." if spec.engine == "eraser" else "."
         raise InputError(f"{NOTHING_PAINTED}{hint}")

@@ -146,10 +146,11 @@ def _red(pixels: np.ndarray) -> int:
 
 
 def _paint_over_ball(page: Any) -> None:
-    """A zigzag of four brush passes across the ball (the brush is ~44 canvas px wide)."""
+    """A zigzag of five brush passes across the ball, edge to edge: the default brush (18 canvas px) is
+    thinner than it was, so four passes left the ball's rim unpainted."""
     cx, cy, r = BALL[0], BALL[1], BALL[2] * 4 / 3  # the radius as a fraction of the height (4:3 scene)
     left, right = cx - BALL[2] * 1.2, cx + BALL[2] * 1.2
-    rows = [cy - r * 0.75 + i * (r * 1.5 / 3) for i in range(4)]
+    rows = [cy - r * 0.9 + i * (r * 1.8 / 4) for i in range(5)]
     zigzag = [p for i, y in enumerate(rows) for p in ((left, y), (right, y))[:: 1 if i % 2 == 0 else -1]]
     paint_stroke(page, *zigzag, steps=1)
 
