@@ -1,5 +1,5 @@
 """Mask policy every front end shares: strokes painted on a working canvas and an uploaded mask file become
-one mask at the photo's size, and a mask is drawn on a photo the way the user sees it (the brush's red).
+one mask at the photo's size, and a mask is drawn on a photo the way the user sees it (the brush's pink).
 
 Pure numpy, no I/O; pixels follow imaging's convention (uint8 H x W x 3 images, H x W masks in {0, 255}).
 """
@@ -10,7 +10,9 @@ import numpy as np
 
 from . import imaging
 
-BRUSH_RED = (255, 59, 48)  # the editor's brush colour: an uploaded mask is drawn in it
+# The editor's brush colour (ui/editor.py's MASK_COLOUR, #ff00ff): an uploaded mask is drawn in it, so the
+# uploaded and the painted mask look the same.
+BRUSH_PINK = (255, 0, 255)
 OVERLAY_OPACITY = 0.55  # enough to see the area, light enough to see what is under it
 
 
@@ -28,9 +30,9 @@ def merge(
 
 
 def overlay(rgb: imaging.Array, mask: imaging.Array) -> imaging.Array:
-    """``rgb`` with ``mask`` (fitted to it) drawn on top in the brush's red, translucent."""
+    """``rgb`` with ``mask`` (fitted to it) drawn on top in the brush's pink, translucent."""
     h, w = rgb.shape[:2]
     inside = imaging.fit_mask(mask, (w, h)) > 0
     out = rgb.astype(np.float32)
-    out[inside] = out[inside] * (1 - OVERLAY_OPACITY) + np.array(BRUSH_RED, np.float32) * OVERLAY_OPACITY
+    out[inside] = out[inside] * (1 - OVERLAY_OPACITY) + np.array(BRUSH_PINK, np.float32) * OVERLAY_OPACITY
     return np.asarray(np.clip(out + 0.5, 0, 255), dtype=np.uint8)

@@ -32,7 +32,7 @@ __all__ = [
 
 # Magenta reads on skies, lawns, skin, walls and asphalt alike (red vanished on red objects); at half
 # opacity the user still sees the edge being covered, as in IOPaint and cleanup.pictures.
-MASK_COLOUR = "#ff00ff"
+MASK_COLOUR = "#ff00ff"  # masks.BRUSH_PINK draws an uploaded mask in the same colour
 MASK_OPACITY = 0.5
 BRUSH_MIN, BRUSH_MAX = 2, 100  # the editor's own size slider stops at 100
 

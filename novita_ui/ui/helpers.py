@@ -59,7 +59,7 @@ NO_PHOTO = (
 # Repeated in every update of the button: Gradio 6.31 blanks a label on an interactive-only update.
 REMOVE_LABEL = "Remove"
 KEEP_LABEL = "Keep editing this result"
-NOTHING_PAINTED = "Paint over what should go with the red brush"
+NOTHING_PAINTED = "Paint over what should go with the pink brush"
 CANVAS_LOST = (
     "The editor no longer shows your photo (Undo or the bin took it away), so nothing was sent. "
     "Press Redo to bring it back, or drop the photo again."

@@ -130,7 +130,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                     0, 64, value=0, step=1, label="Grow mask (px)", elem_id="grow", scale=2, min_width=150
                 )
             mask_upload = gr.File(
-                label="Or upload a mask file: its white areas go (drawn in red on the photo)",
+                label="Or upload a mask file: its white areas go (drawn in pink on the photo)",
                 file_types=["image"],
                 type="filepath",
                 elem_id="mask-upload",

@@ -92,7 +92,7 @@ class PhotoEvents:
         return self._show(session, photo, status)
 
     async def attach_mask(self, path: str | None, session: Session) -> Changes:
-        """An uploaded mask file: owned by the session, drawn in red on the photo."""
+        """An uploaded mask file: owned by the session, drawn in pink on the photo."""
         if not path:
             return self.clear_mask(session)
         photo = session.photo
@@ -108,7 +108,7 @@ class PhotoEvents:
         return {
             "editor": shown.editor_value(),
             "photo_info": session.info(),
-            "status": "The uploaded mask is drawn in red on the photo. Paint more if needed, then press "
+            "status": "The uploaded mask is drawn in pink on the photo. Paint more if needed, then press "
             "**Remove**.",
         }
 

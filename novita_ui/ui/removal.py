@@ -188,7 +188,7 @@ def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], k
         # The prompt was typed for nothing: say which engine can use it.
         raise InputError(
             "The Offline engine cannot find objects from a description. Paint over what should go "
-            "with the red brush, or choose Novita Eraser to remove it by prompt."
+            "with the pink brush, or choose Novita Eraser to remove it by prompt."
         )
     if mask is None and not (spec.engine == "eraser" and spec.prompt):
         hint = ", or describe it in the prompt." if spec.engine == "eraser" else "."

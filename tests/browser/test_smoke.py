@@ -106,8 +106,8 @@ def test_remove_without_a_mask_says_what_to_do(keyless_app, page, photos):
     click_remove(page)
     message = wait_toast(page, "Paint over")
     shot(page, "desktop-error-toast")
-    assert "Paint over what should go with the red brush" in message
-    assert "Paint over what should go with the red brush" in status_text(page)
+    assert "Paint over what should go with the pink brush" in message
+    assert "Paint over what should go with the pink brush" in status_text(page)
 
 
 def test_novita_eraser_by_prompt_with_the_users_key(keyed_app, fake_novita, page, photos):
