@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from novita_ui.config import Settings
+from novita_ui.service import Service
 from tests.fake_novita import TEST_KEY, FakeNovita, running_fake_novita
 
 
@@ -53,3 +54,11 @@ def fast_settings(base_url: str, **overrides: object) -> Settings:
 @pytest.fixture
 def settings(fake: FakeNovita) -> Settings:
     return fast_settings(fake.url)
+
+
+@pytest.fixture
+async def service(fake: FakeNovita) -> AsyncIterator[Service]:
+    """A service talking to this test's fake Novita server, closed afterwards."""
+    svc = Service(fast_settings(fake.url))
+    yield svc
+    await svc.aclose()

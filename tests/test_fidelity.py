@@ -40,13 +40,6 @@ async def offline() -> AsyncIterator[Service]:
     await svc.aclose()
 
 
-@pytest.fixture
-async def service(fake: FakeNovita) -> AsyncIterator[Service]:
-    svc = Service(fast_settings(fake.url))
-    yield svc
-    await svc.aclose()
-
-
 def upright(data: bytes) -> np.ndarray:
     """The photo as a viewer shows it (EXIF orientation applied), RGB."""
     return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")).astype(int)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -38,13 +38,6 @@ def pixels() -> np.ndarray:
 @pytest.fixture(scope="module")
 def photo(pixels: np.ndarray) -> bytes:
     return encode(pixels)
-
-
-@pytest.fixture
-async def service(fake: FakeNovita) -> AsyncIterator[Service]:
-    svc = Service(fast_settings(fake.url))
-    yield svc
-    await svc.aclose()
 
 
 def _sent_image(fake: FakeNovita) -> Image.Image:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -16,13 +15,6 @@ from novita_ui.service import RemoveRequest, Service, output_name
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, FakeNovita, central_box
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
-
-
-@pytest.fixture
-async def service(fake: FakeNovita) -> AsyncIterator[Service]:
-    svc = Service(fast_settings(fake.url))
-    yield svc
-    await svc.aclose()
 
 
 async def test_a_photo_within_limits_goes_out_as_itself_and_comes_back_full_size(
