@@ -1,10 +1,11 @@
 """Edit a JPEG in the DCT domain: only the 8 x 8 blocks whose pixels changed are re-encoded.
 
-The original's quantised coefficients are read (``jpeglib``: libjpeg's own coefficient API), the changed
-area is encoded again with the original's quantisation tables and chroma sampling (Pillow), and only the
-blocks covering changed pixels are copied over. Every other block stays bit-identical, so its pixels decode
-exactly as before, however often the photo is edited. The edit happens in the file's stored frame: an
-EXIF-rotated photo keeps its orientation tag instead of having its pixels turned and re-encoded.
+The changed area is encoded with the original's quantisation tables and chroma sampling (Pillow), its
+quantised coefficients are read, and the original is coded again with only the blocks covering changed
+pixels taken from it (:mod:`jpegblocks`: libjpeg-turbo's lossless transform, or jpeglib). Every other
+block stays bit-identical, so its pixels decode exactly as before, however often the photo is edited.
+The edit happens in the file's stored frame: an EXIF-rotated photo keeps its orientation tag instead of
+having its pixels turned and re-encoded.
 
 What cannot take this path raises :class:`Unsupported` with the reason; the caller re-encodes instead.
 """
@@ -12,10 +13,6 @@ What cannot take this path raises :class:`Unsupported` with the reason; the call
 from __future__ import annotations
 
 import io
-import os
-import tempfile
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +20,12 @@ import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
+from . import jpegblocks
 from .imaging import Array
 
 _ORIENTATION_TAG = 0x0112
 # Pillow can encode these samplings (h, v factors of luma; chroma is 1 x 1).
 _SAMPLINGS = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0"}
-_LIBJPEG = "turbo210"  # of the builds jpeglib bundles, the fastest at reading and writing coefficients here
-_LIBRARY_LOCK = threading.Lock()
 
 
 class Unsupported(Exception):
@@ -78,17 +74,23 @@ def _edit_files(
     original: bytes, pixels: Array, changed: Any, box: tuple[int, int, int, int], source: _Source
 ) -> bytes:
     """The coded data (no metadata) with the blocks covering changed pixels taken from an encode of pixels."""
-    with tempfile.TemporaryDirectory(prefix="novita-jpeg-") as folder:
-        jpeg = _read_dct(original, os.path.join(folder, "original.jpg"))
-        patch = _read_dct(_encode_patch(pixels, source), os.path.join(folder, "patch.jpg"))
-        _check_compatible(jpeg, patch)
-        for index, name in enumerate(_components(jpeg)):
-            _copy_blocks(jpeg, patch, index, name, changed, box)
-        jpeg.markers = []  # the original's metadata segments are put back below, byte for byte
-        out_path = os.path.join(folder, "edited.jpg")
-        jpeg.write_dct(out_path)
-        with open(out_path, "rb") as file:
-            return file.read()
+    encoded = _encode_patch(pixels, source)
+    _check_compatible(source.image, Image.open(io.BytesIO(encoded)))
+    codec = jpegblocks.codec()
+    patch = codec.read(encoded)
+    layers = [(h, v) for _, h, v, _ in source.image.layer] or [(1, 1)]
+    h_max, v_max = max(h for h, _ in layers), max(v for _, v in layers)
+    replacements = []
+    for index, (h, v) in enumerate(layers):
+        bw, bh = 8 * h_max // h, 8 * v_max // v  # pixels one block of this component covers
+        rows, cols = -(-changed.shape[0] // bh), -(-changed.shape[1] // bw)
+        grid = np.zeros((rows * bh, cols * bw), dtype=bool)
+        grid[: changed.shape[0], : changed.shape[1]] = changed
+        touched: Any = grid.reshape(rows, bh, cols, bw).any(axis=(1, 3))
+        blocks = patch[index][:rows, :cols]
+        touched = touched[: blocks.shape[0], : blocks.shape[1]]
+        replacements.append(jpegblocks.Replacement(index, box[1] // bh, box[0] // bw, blocks, touched))
+    return codec.rewrite(original, replacements)
 
 
 def _changed_box(before: Array, after: Array) -> tuple[int, int, int, int] | None:
@@ -142,6 +144,8 @@ def _inspect(original: bytes) -> _Source:
         raise Unsupported("CMYK JPEG: the encoder writes only greyscale and YCbCr")
     if image.mode not in ("RGB", "L"):
         raise Unsupported(f"{image.mode} JPEG")
+    if image.mode == "RGB" and _coded_as_rgb(image):
+        raise Unsupported("RGB-coded JPEG: the encoder writes YCbCr")
     sampling, factors = None, (1, 1)
     if image.mode == "RGB":
         layers = getattr(image, "layer", [])
@@ -153,6 +157,15 @@ def _inspect(original: bytes) -> _Source:
     orientation = image.getexif().get(_ORIENTATION_TAG, 1)
     mcu = (8 * factors[0], 8 * factors[1])
     return _Source(image, orientation if orientation in range(1, 9) else 1, sampling, mcu)
+
+
+def _coded_as_rgb(image: JpegImagePlugin.JpegImageFile) -> bool:
+    """libjpeg's rule for a 3-component file: JFIF means YCbCr, Adobe transform 0 or ids R, G, B mean RGB."""
+    if "jfif" in image.info:
+        return False
+    if "adobe" in image.info:
+        return image.info.get("adobe_transform") == 0
+    return [layer[0] for layer in image.layer] == [ord("R"), ord("G"), ord("B")]
 
 
 def _to_stored(upright: Any, orientation: int) -> Any:
@@ -171,27 +184,6 @@ def _to_stored(upright: Any, orientation: int) -> Any:
     return upright
 
 
-def _read_dct(data: bytes, path: str) -> Any:
-    """Read a JPEG's quantised coefficients (jpeglib works on files)."""
-    import jpeglib  # a 23 MB native library: load it only when a JPEG is edited
-
-    with _LIBRARY_LOCK:  # the build is chosen process-wide: never swap it under a running edit
-        if jpeglib.version.get() != _LIBJPEG:
-            jpeglib.version.set(_LIBJPEG)
-    with open(path, "wb") as file:
-        file.write(data)
-    jpeg = jpeglib.read_dct(path)
-    jpeg.load()
-    return jpeg
-
-
-def _components(jpeg: Any) -> Iterator[str]:
-    yield "Y"
-    if jpeg.has_chrominance:
-        yield "Cb"
-        yield "Cr"
-
-
 def _encode_patch(pixels: Array, source: _Source) -> bytes:
     """The edited pixels of the box, encoded with the original's tables and sampling."""
     patch = Image.fromarray(pixels)
@@ -205,35 +197,15 @@ def _encode_patch(pixels: Array, source: _Source) -> bytes:
     return buffer.getvalue()
 
 
-def _check_compatible(jpeg: Any, patch: Any) -> None:
-    """The patch's blocks mean the same as the original's only with the same colours, sampling and tables."""
-    if jpeg.jpeg_color_space != patch.jpeg_color_space:
-        raise Unsupported(f"colour space {jpeg.jpeg_color_space} that the encoder does not write")
-    if not np.array_equal(jpeg.samp_factor, patch.samp_factor):
-        raise Unsupported("the encoder did not reproduce the chroma sampling")
-    for index, _ in enumerate(_components(jpeg)):
-        if not np.array_equal(jpeg.get_component_qt(index), patch.get_component_qt(index)):
-            raise Unsupported("the encoder did not reproduce the quantisation tables")
+def _check_compatible(original: JpegImagePlugin.JpegImageFile, patch: Image.Image) -> None:
+    """The patch's blocks mean the same as the original's only with the same sampling and tables."""
+    if _tables(original) != _tables(patch):
+        raise Unsupported("the encoder did not reproduce the chroma sampling and quantisation tables")
 
 
-def _copy_blocks(
-    jpeg: Any, patch: Any, index: int, name: str, changed: Any, box: tuple[int, int, int, int]
-) -> None:
-    """Copy the patch's blocks that cover a changed pixel (``changed`` spans the box) into the original."""
-    target, source = getattr(jpeg, name), getattr(patch, name)
-    factors = np.asarray(jpeg.samp_factor)  # rows of (v, h)
-    v, h = (int(f) for f in factors[index])
-    bw, bh = 8 * int(factors[:, 1].max()) // h, 8 * int(factors[:, 0].max()) // v  # pixels per block
-    rows, cols = -(-changed.shape[0] // bh), -(-changed.shape[1] // bw)
-    grid = np.zeros((rows * bh, cols * bw), dtype=bool)
-    grid[: changed.shape[0], : changed.shape[1]] = changed
-    touched: Any = grid.reshape(rows, bh, cols, bw).any(axis=(1, 3))
-    x0, y0 = box[0] // bw, box[1] // bh
-    ph = min(rows, source.shape[0], target.shape[0] - y0)
-    pw = min(cols, source.shape[1], target.shape[1] - x0)
-    region = touched[:ph, :pw]
-    target[y0 : y0 + ph, x0 : x0 + pw][region] = source[:ph, :pw][region]
-    setattr(jpeg, name, target)
+def _tables(image: Any) -> list[tuple[int, int, tuple[int, ...]]]:
+    """Each component's sampling factors and quantisation table."""
+    return [(h, v, tuple(image.quantization[table])) for _, h, v, table in image.layer]
 
 
 def _segments(data: bytes) -> tuple[list[bytes], int]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
-from novita_ui import imaging, jpegedit
+from novita_ui import imaging, jpegblocks, jpegedit
 from novita_ui.cli import main
 from novita_ui.service import Engine, RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
@@ -31,6 +31,15 @@ BOXES = [
     (260, 170, 300, 220),
     (150, 90, 180, 120),
 ]
+
+
+@pytest.fixture(params=["libturbojpeg", "jpeglib"])
+def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a block-edit test with each codec: libturbojpeg where installed, jpeglib where it is not."""
+    chosen = jpegblocks.codec() if request.param == "libturbojpeg" else jpegblocks.JpeglibCodec()
+    assert chosen.name == request.param  # `make test` installs libturbojpeg0: the fast path is the one tested
+    monkeypatch.setattr(jpegblocks, "codec", lambda: chosen)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -87,7 +96,7 @@ async def five_rounds(
     ids=["q100-444", "q85-420", "q90-422", "progressive", "restart-markers"],
 )
 async def test_jpeg_edits_keep_every_untouched_block_through_five_rounds(
-    offline: Service, options: dict[str, object], block: int, ring: int
+    codec: str, offline: Service, options: dict[str, object], block: int, ring: int
 ) -> None:
     data = encode(photo_like(W, H), "JPEG", **options)
     out, masks, result = await five_rounds(offline, data)
@@ -110,7 +119,9 @@ def coefficients(data: bytes, tmp_path: Path) -> jpeglib.DCTJPEG:
     return jpeg
 
 
-async def test_untouched_blocks_are_bit_identical_coefficients(offline: Service, tmp_path: Path) -> None:
+async def test_untouched_blocks_are_bit_identical_coefficients(
+    codec: str, offline: Service, tmp_path: Path
+) -> None:
     data = encode(photo_like(W, H), "JPEG", quality=100, subsampling="4:4:4")
     mask = box_mask(W, H, (100, 100, 120, 116))  # blocks x 12..14, y 12..14 (8 px blocks)
     result = await offline.remove(RemoveRequest(engine="local", image=data, mask=mask, method="telea"))
@@ -123,7 +134,7 @@ async def test_untouched_blocks_are_bit_identical_coefficients(offline: Service,
         assert not (old[touched] == new[touched]).all()
 
 
-async def test_exif_rotated_jpeg_is_edited_in_its_stored_frame(offline: Service) -> None:
+async def test_exif_rotated_jpeg_is_edited_in_its_stored_frame(codec: str, offline: Service) -> None:
     stored = photo_like(W, H)  # orientation 6: shown as 240 wide x 320 tall
     data = jpeg_with_orientation(stored, 6)
     out, masks, result = await five_rounds(offline, data)
@@ -137,7 +148,7 @@ async def test_exif_rotated_jpeg_is_edited_in_its_stored_frame(offline: Service)
     assert np.abs(shown[masks[0] > 0] - upright(data)[masks[0] > 0]).mean() > 1  # removed where painted
 
 
-async def test_greyscale_jpeg_stays_greyscale_and_untouched_outside(offline: Service) -> None:
+async def test_greyscale_jpeg_stays_greyscale_and_untouched_outside(codec: str, offline: Service) -> None:
     data = encode(photo_like(W, H)[..., 1], "JPEG", quality=90)
     out, masks, result = await five_rounds(offline, data)
     assert result.written == "jpeg blocks" and Image.open(io.BytesIO(out)).mode == "L"
@@ -197,7 +208,7 @@ def exif_with_thumbnail() -> bytes:
     return b"Exif\x00\x00" + b"MM\x00\x2a" + struct.pack(">I", ifd0_at) + ifd0 + ifd1 + make + thumbnail
 
 
-async def test_metadata_is_kept_and_the_stale_thumbnail_dropped(offline: Service) -> None:
+async def test_metadata_is_kept_and_the_stale_thumbnail_dropped(codec: str, offline: Service) -> None:
     icc = b"\x00\x00\x02\x0cfake-icc-profile" * 20
     data = encode(
         photo_like(W, H), "JPEG", quality=90, exif=exif_with_thumbnail(), icc_profile=icc, comment=b"hi"
