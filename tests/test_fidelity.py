@@ -168,19 +168,34 @@ def jpeg_440(tmp_path: Path) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("kind", ["cmyk", "4:4:0"])
+def rgb_coded_jpeg() -> bytes:
+    """A JPEG whose components are R, G, B (Adobe transform 0), not YCbCr: scanners write it."""
+    data = encode(photo_like(W, H), "JPEG", quality=90)
+    assert data[2:4] == b"\xff\xe0"  # Pillow's JFIF segment: replace it by an Adobe one saying "no transform"
+    jfif_end = 4 + int.from_bytes(data[4:6], "big")
+    adobe = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00"
+    return data[:2] + adobe + data[jfif_end:]
+
+
+@pytest.mark.parametrize(("kind", "reason"), [("cmyk", "CMYK"), ("4:4:0", "sampling"), ("rgb", "RGB-coded")])
 async def test_jpegs_the_block_path_cannot_take_are_re_encoded_with_a_logged_reason(
-    offline: Service, kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    offline: Service, kind: str, reason: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    data = cmyk_jpeg() if kind == "cmyk" else jpeg_440(tmp_path)
+    data = {"cmyk": cmyk_jpeg, "rgb": rgb_coded_jpeg}.get(kind, lambda: jpeg_440(tmp_path))()
     mask = box_mask(W, H, BOXES[0])
     with caplog.at_level(logging.INFO, logger="novita_ui.service"):
         result = await offline.remove(RemoveRequest(engine="local", image=data, mask=mask, method="telea"))
+    exact = await offline.remove(
+        RemoveRequest(engine="local", image=data, mask=mask, method="telea", output_format="png")
+    )
     assert result.written == "re-encoded"
-    assert any(("CMYK" if kind == "cmyk" else "sampling") in r.getMessage() for r in caplog.records)
+    assert any(reason in r.getMessage() for r in caplog.records)
+    inside = np.abs(upright(result.data)[mask > 0] - upright(exact.data)[mask > 0])
+    assert inside.mean() < 6  # the engine's colours, not blocks read as RGB
     out = Image.open(io.BytesIO(result.data))
     assert out.format == "JPEG" and out.size == (W, H)
-    assert JpegImagePlugin.get_sampling(out) == 0  # 4:4:4: no chroma the source had is thrown away
+    keeps = 2 if kind == "rgb" else 0  # the source's 4:2:0, else 4:4:4 for a sampling the encoder cannot write
+    assert JpegImagePlugin.get_sampling(out) == keeps  # no chroma the source had is thrown away
     far = ~near_blocks([mask], 16, 16)
     change = np.abs(upright(result.data)[far] - upright(data)[far])
     assert change.max() > 0 and change.mean() < 6  # close, but a re-encode
