@@ -70,17 +70,22 @@ def put(target: Any, replacement: Replacement, first_row: int = 0) -> None:
 @functools.cache
 def codec() -> Codec:
     """The fastest codec this machine has (the choice is logged once)."""
-    name = ctypes.util.find_library("turbojpeg")
-    if name:
+    # Linux's soname first: find_library spawns ldconfig (~0.15 s); it finds the library elsewhere (macOS).
+    for find in (lambda: "libturbojpeg.so.0", lambda: ctypes.util.find_library("turbojpeg")):
+        name = find()
+        if not name:
+            continue
         try:
             return TurboCodec(ctypes.CDLL(name))
-        except (OSError, AttributeError) as error:
+        except OSError:
+            continue
+        except AttributeError as error:  # a library without the TurboJPEG 2 API
             log.warning("libturbojpeg found but not usable (%s); JPEG edits use jpeglib", error)
-    else:
-        log.info(
-            "libturbojpeg is not installed: JPEG edits use jpeglib, about 4x slower "
-            "(install libturbojpeg0 on Debian/Ubuntu, jpeg-turbo with Homebrew)"
-        )
+            return JpeglibCodec()
+    log.info(
+        "libturbojpeg is not installed: JPEG edits use jpeglib, about 4x slower "
+        "(install libturbojpeg0 on Debian/Ubuntu, jpeg-turbo with Homebrew)"
+    )
     return JpeglibCodec()
 
 
