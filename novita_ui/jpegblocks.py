@@ -22,6 +22,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,10 +72,7 @@ def put(target: Any, replacement: Replacement, first_row: int = 0) -> None:
 def codec() -> Codec:
     """The fastest codec this machine has (the choice is logged once)."""
     # Linux's soname first: find_library spawns ldconfig (~0.15 s); it finds the library elsewhere (macOS).
-    for find in (lambda: "libturbojpeg.so.0", lambda: ctypes.util.find_library("turbojpeg")):
-        name = find()
-        if not name:
-            continue
+    for name in _library_names():
         try:
             return TurboCodec(ctypes.CDLL(name))
         except OSError:
@@ -87,6 +85,13 @@ def codec() -> Codec:
         "(install libturbojpeg0 on Debian/Ubuntu, jpeg-turbo with Homebrew)"
     )
     return JpeglibCodec()
+
+
+def _library_names() -> Iterator[str]:
+    yield "libturbojpeg.so.0"
+    found = ctypes.util.find_library("turbojpeg")
+    if found:
+        yield found
 
 
 class _Region(ctypes.Structure):

@@ -194,7 +194,7 @@ async def test_jpegs_the_block_path_cannot_take_are_re_encoded_with_a_logged_rea
     assert inside.mean() < 6  # the engine's colours, not blocks read as RGB
     out = Image.open(io.BytesIO(result.data))
     assert out.format == "JPEG" and out.size == (W, H)
-    keeps = 2 if kind == "rgb" else 0  # the source's 4:2:0, else 4:4:4 for a sampling the encoder cannot write
+    keeps = 2 if kind == "rgb" else 0  # the source's 4:2:0; 4:4:4 for what Pillow cannot write
     assert JpegImagePlugin.get_sampling(out) == keeps  # no chroma the source had is thrown away
     far = ~near_blocks([mask], 16, 16)
     change = np.abs(upright(result.data)[far] - upright(data)[far])
