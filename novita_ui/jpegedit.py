@@ -13,6 +13,7 @@ What cannot take this path raises :class:`Unsupported` with the reason; the call
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ def block_edit(original: bytes, before: Array, after: Array) -> bytes:
     if upright_box is None:
         return original  # nothing changed: the file itself is the exact answer
     x0, y0, x1, y1 = upright_box
-    local = np.any(before[y0:y1, x0:x1] != after[y0:y1, x0:x1], axis=2)
+    local = _differs(before[y0:y1, x0:x1], after[y0:y1, x0:x1])
     height, width = before.shape[:2]
     sx0, sy0, sx1, sy1 = _box_to_stored(upright_box, source.orientation, (width, height))
     stored = _to_stored(after, source.orientation)
@@ -62,21 +63,45 @@ def block_edit(original: bytes, before: Array, after: Array) -> bytes:
     )  # whole MCUs, so the patch's block grid is the original's
     changed = np.zeros((box[3] - box[1], box[2] - box[0]), dtype=bool)
     changed[sy0 - box[1] : sy1 - box[1], sx0 - box[0] : sx1 - box[0]] = _to_stored(local, source.orientation)
-    patch = np.ascontiguousarray(stored[box[1] : box[3], box[0] : box[2]])
+    codec = jpegblocks.codec()
     try:
-        coded = _edit_files(original, patch, changed, box, source)
+        replacements = []
+        for piece, piece_changed in _pieces(changed, box, source.mcu):
+            pixels = np.ascontiguousarray(stored[piece[1] : piece[3], piece[0] : piece[2]])
+            replacements += _replacements(codec, pixels, piece_changed, piece, source)
+        coded = codec.rewrite(original, replacements)
     except (OSError, RuntimeError) as error:  # libjpeg refused a file Pillow decoded: re-encode instead
         raise Unsupported(f"libjpeg could not edit it ({error})") from None
     return _with_metadata(coded, original)
 
 
-def _edit_files(
-    original: bytes, pixels: Array, changed: Any, box: tuple[int, int, int, int], source: _Source
-) -> bytes:
-    """The coded data (no metadata) with the blocks covering changed pixels taken from an encode of pixels."""
+def _pieces(
+    changed: Any, box: tuple[int, int, int, int], mcu: tuple[int, int]
+) -> Iterator[tuple[tuple[int, int, int, int], Any]]:
+    """The box cut into bands of MCU rows that hold a change, each trimmed to its changed MCU columns.
+
+    Two strokes far apart then cost two small patches, not one spanning the photo between them.
+    """
+    (mw, mh), (height, width) = mcu, changed.shape
+    rows = np.zeros(-(-height // mh) * mh, dtype=bool)
+    rows[:height] = changed.any(axis=1)
+    flags = np.concatenate([[False], rows.reshape(-1, mh).any(axis=1), [False]])
+    starts, ends = np.flatnonzero(flags[1:] & ~flags[:-1]), np.flatnonzero(~flags[1:] & flags[:-1])
+    for start, end in zip(starts, ends, strict=True):
+        top, bottom = int(start) * mh, min(height, int(end) * mh)
+        band = changed[top:bottom]
+        columns = np.flatnonzero(band.any(axis=0))
+        left, right = int(columns[0]) // mw * mw, min(width, -(-(int(columns[-1]) + 1) // mw) * mw)
+        piece = (box[0] + left, box[1] + top, box[0] + right, box[1] + bottom)
+        yield piece, band[:, left:right]
+
+
+def _replacements(
+    codec: jpegblocks.Codec, pixels: Array, changed: Any, box: tuple[int, int, int, int], source: _Source
+) -> list[jpegblocks.Replacement]:
+    """Each component's blocks of an encode of ``pixels`` (at ``box``) that cover a changed pixel."""
     encoded = _encode_patch(pixels, source)
     _check_compatible(source.image, Image.open(io.BytesIO(encoded)))
-    codec = jpegblocks.codec()
     patch = codec.read(encoded)
     layers = [(h, v) for _, h, v, _ in source.image.layer] or [(1, 1)]
     h_max, v_max = max(h for h, _ in layers), max(v for _, v in layers)
@@ -90,7 +115,13 @@ def _edit_files(
         blocks = patch[index][:rows, :cols]
         touched = touched[: blocks.shape[0], : blocks.shape[1]]
         replacements.append(jpegblocks.Replacement(index, box[1] // bh, box[0] // bw, blocks, touched))
-    return codec.rewrite(original, replacements)
+    return replacements
+
+
+def _differs(before: Array, after: Array) -> Any:
+    """Where two RGB images differ in any channel (OpenCV: ~10x faster than numpy's != and any)."""
+    red, green, blue = cv2.split(cv2.absdiff(before, after))
+    return cv2.bitwise_or(cv2.bitwise_or(red, green), blue) > 0
 
 
 def _changed_box(before: Array, after: Array) -> tuple[int, int, int, int] | None:

@@ -111,6 +111,22 @@ async def test_jpeg_edits_keep_every_untouched_block_through_five_rounds(
     assert np.abs(inside).mean() > 1  # the removal really happened
 
 
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
+async def test_strokes_far_apart_in_one_removal_change_only_their_own_blocks(
+    codec: str, offline: Service, subsampling: str
+) -> None:
+    data = encode(photo_like(W, H), "JPEG", quality=90, subsampling=subsampling)
+    boxes = [(10, 10, 40, 30), (250, 190, 300, 230), (270, 12, 290, 28)]  # two share rows, one far below
+    masks = [box_mask(W, H, b) for b in boxes]
+    request = RemoveRequest(engine="local", image=data, mask=np.maximum.reduce(masks), method="telea")
+    result = await offline.remove(request)
+    assert result.written == "jpeg blocks"
+    outside = ~near_blocks(masks, 16, 1)
+    assert (upright(result.data)[outside] == upright(data)[outside]).all()
+    for mask in masks:  # every stroke was removed, not only the first piece
+        assert np.abs(upright(result.data)[mask > 0] - upright(data)[mask > 0]).mean() > 1
+
+
 def coefficients(data: bytes, tmp_path: Path) -> jpeglib.DCTJPEG:
     path = tmp_path / "c.jpg"
     path.write_bytes(data)
