@@ -30,6 +30,7 @@ Scripting API (thread-safe; read when a request arrives):
   ``Fault.echo_auth(code)`` answers an error whose ``reason`` and ``message`` quote the request's
   ``Authorization`` header back (as a careless upstream or proxy might).
 * ``task_plan = TaskPlan(...)``: how tasks created from now on answer polls (default: done at once);
+  ``finish_tasks()`` ends the tasks created so far at their next poll (for ``never_finish`` plans);
   it can also pin the eta, send numbers as strings, succeed without images, or quote the
   ``Authorization`` header in the task id and in a failed task's reason.
 * ``eraser_image_forms``: which encodings the eraser accepts (default both "data_uri" and "base64").
@@ -605,6 +606,14 @@ class FakeNovita:
         """A snapshot of the eraser tasks created so far, by id."""
         with self._lock:
             return dict(self._tasks)
+
+    def finish_tasks(self) -> None:
+        """Tasks created so far end at their next poll (as the plan says: SUCCEED unless it fails them).
+
+        With ``TaskPlan(never_finish=True)`` a test decides when a task ends, however slow the machine."""
+        with self._lock:
+            for task in self._tasks.values():
+                task.plan = replace(task.plan, never_finish=False, duration=0.0)
 
     def clear(self) -> None:
         """Forget the recorded requests."""

@@ -257,6 +257,7 @@ def _job(session: Session, engine: str = "Offline", *, prompt: str = "", fmt: st
         "grow": 0,
         "prompt": prompt,
         "photo": version,
+        "after": session.started,  # the page has seen every earlier job end
     }
 
 
@@ -675,16 +676,22 @@ def test_a_canvas_that_no_longer_shows_the_photo_is_refused_before_any_request(
 
 def test_one_job_per_tab_and_a_job_is_never_started_twice():
     session = Session()
-    first = JobSpec.parse({"id": "a", "engine": "Novita Eraser", "format": "jpeg", "grow": 3, "photo": 1})
-    again = JobSpec.parse({"id": "b", "engine": "Offline", "format": "png"})
+    first = JobSpec.parse(
+        {"id": "a", "engine": "Novita Eraser", "format": "jpeg", "grow": 3, "photo": 1, "after": 0}
+    )
+    again = JobSpec.parse({"id": "b", "engine": "Offline", "format": "png", "after": 1})
     assert session.start(first) and not session.start(again)  # a double-click: one job
     assert session.is_newest(first)
     session.finish(first)
     assert not session.start(first)  # the page re-sending an old job starts nothing
+    late = JobSpec.parse({"id": "late", "engine": "Offline", "format": "png", "after": 0})
+    assert not session.start(late)  # clicked before the first job ended (its event came late)
     assert session.start(again) and session.is_newest(again) and not session.is_newest(first)
     assert (first.engine, first.output_format, first.grow, first.photo) == ("eraser", "jpeg", 3, 1)
     with pytest.raises(InputError, match="Unknown engine"):
-        JobSpec.parse({"id": "c", "engine": "Offline|nonce", "format": "png"})
+        JobSpec.parse({"id": "c", "engine": "Offline|nonce", "format": "png", "after": 0})
+    with pytest.raises(InputError, match="reload"):
+        JobSpec.parse({"id": "d", "engine": "Offline", "format": "png"})  # a page without the job count
 
 
 def test_a_second_click_while_a_job_runs_sends_nothing(keyless_app, tmp_path, monkeypatch):
@@ -692,8 +699,50 @@ def test_a_second_click_while_a_job_runs_sends_nothing(keyless_app, tmp_path, mo
     photo.write_bytes(encode(photo_like(320, 240)))
     _, session = _load(keyless_app, photo)
     assert session.photo is not None
-    session.start(JobSpec.parse({"id": "running", "engine": "Offline", "format": "png"}))
+    session.start(JobSpec.parse({"id": "running", "engine": "Offline", "format": "png", "after": 0}))
     assert _remove(keyless_app, session, None, prompt="x") == []  # ignored: no status, no result
+
+
+def _clicked(session: Session, page: dict[str, Any]) -> dict[str, Any]:
+    """A Novita Eraser job as page.GATHER_JS takes it at a click: from what the page shows (``page`` holds
+    the last changes the server sent it), never from the server's state."""
+    version = session.photo.version if session.photo else None
+    job = {"id": f"j{next(_JOBS)}", "engine": "Novita Eraser", "format": "jpeg", "grow": 0, "photo": version}
+    return {**job, "after": page.get("jobs", 0)}
+
+
+async def _run_job(app: App, session: Session, job: dict[str, Any], layer: Path) -> list[dict[str, Any]]:
+    shown = str(session.photo.shown) if session.photo else None
+    return await _drain(app.removal.run(job, [str(layer)], shown, "", session, _no_progress))  # type: ignore[arg-type]
+
+
+async def test_a_double_click_whose_second_event_arrives_after_the_first_job_ended_starts_one_task(
+    fake, tmp_path
+):
+    """The flaky browser run (two image-eraser POSTs): both clicks of a double-click are taken from the same
+    page, but on a loaded machine the second one's event (its canvas export and upload come first) reached
+    the server after the first job had ended, so "a job is running" no longer held it back."""
+    app = App(fast_settings(fake.url), Options(scratch_dir=tmp_path / "scratch"))
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(photo_like(800, 600)))
+    session = Session()
+    try:
+        await app.photos.load_photo(str(photo), session, _request())
+        assert session.photo is not None
+        layer = tmp_path / "layer_0.png"
+        layer.write_bytes(_layer_png(session.photo.preview_size, (10, 10, 50, 50)))
+        page: dict[str, Any] = {}
+        first, second = _clicked(session, page), _clicked(session, page)  # one double-click
+        done = await _run_job(app, session, first, layer)
+        assert "result_info" in done[-1]
+        page.update(done[-1])
+        late = await _run_job(app, session, second, layer)
+        assert not any("status" in c or "result_info" in c for c in late), late
+        assert len(fake.requests_to("/v3/async/image-eraser")) == 1, "a double-click started two paid tasks"
+        again = await _run_job(app, session, _clicked(session, page), layer)  # clicked after the result
+        assert "result_info" in again[-1] and len(fake.requests_to("/v3/async/image-eraser")) == 2
+    finally:
+        await app.aclose()
 
 
 def test_an_uploaded_mask_is_drawn_merged_cleared_and_dropped_with_its_photo(keyless_app, tmp_path):

@@ -109,14 +109,15 @@ def _wire_removal(app: App, p: Page) -> None:
     # the note saying a key is needed.
     p.api_key.change(None, [p.engine, p.api_key], p.note, js=note_js, **PRIVATE)
     p.remove.click(None, None, [p.status, p.remove], js=PREPARING_JS, **PRIVATE)
+    settings = [p.engine, p.fmt, p.grow, p.prompt, p.enterprise, p.quality, p.whole_photo]
     p.remove.click(
         None,
-        [p.editor, p.engine, p.fmt, p.grow, p.prompt, p.enterprise, p.quality, p.whole_photo, p.photo_info],
+        [p.editor, *settings, p.photo_info, p.jobs],  # GATHER_JS's parameters, in its order
         [p.layer_sink, p.canvas_sink, p.novita_job, p.offline_job],
         js=GATHER_JS,
         **PRIVATE,
     )
-    shown = p.named("slider", "download", "keep", "history", "status", "result_info", "remove")
+    shown = p.named("slider", "download", "keep", "history", "status", "result_info", "remove", "jobs")
     fn, out = named(app.removal.run, shown)
     for job, queue, limit in (
         (p.novita_job, "novita", opts.novita_concurrency),

@@ -73,6 +73,14 @@ PAGE_JS = """
     const file = Array.from(e.clipboardData?.files || []).find((f) => f.type.startsWith('image/'));
     if (file && route(file)) { e.preventDefault(); e.stopImmediatePropagation(); }
   }, true);
+  // Remove turns off the moment it is clicked, so the second click of a double-click never reaches Gradio:
+  // its own update (PREPARING_JS) lands later, and on a loaded machine the second click's job could be
+  // gathered after the first job ended, looking like a new request. The server turns Remove on again.
+  // Bubbling to window: Gradio's own handler has taken this click by then.
+  window.addEventListener('click', (e) => {
+    const button = e.target instanceof Element ? e.target.closest('#remove') : null;
+    if (button instanceof HTMLButtonElement) button.disabled = true;
+  });
   // The toolbar's bin takes the photo out of the editor: tell the server, so the status and Remove follow.
   document.addEventListener('click', (e) => {
     if (e.target instanceof Element && e.target.closest('#editor %(bin)s')) {
@@ -86,16 +94,17 @@ PAGE_JS = """
 """
 
 # Remove, in the browser: read the editor once, and snapshot the job as the user asked for it at the click
-# (the settings travel with it, so changing one afterwards cannot change this job); the job goes to its
-# engine's queue. See novita_ui/ui/session.py.
+# (the settings travel with it, so changing one afterwards cannot change this job), with the number of jobs
+# the page has seen end (#jobs-started: a double-click's two jobs carry the same one, so only one starts);
+# the job goes to its engine's queue. See novita_ui/ui/session.py.
 GATHER_JS = """
-(value, engine, format, grow, prompt, enterprise, quality, wholePhoto, photoInfo) => {
+(value, engine, format, grow, prompt, enterprise, quality, wholePhoto, photoInfo, after) => {
   const layers = ((value && value.layers) || []).filter(Boolean);
   const canvas = (value && value.background) || null;
   let photo = null;
   try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
   const job = {id: Date.now().toString(36) + Math.random().toString(36).slice(2, 8),
-               engine, format, grow, prompt, enterprise, quality, wholePhoto, photo};
+               engine, format, grow, prompt, enterprise, quality, wholePhoto, photo, after};
   // The other queue gets null, never its previous job again (that would start it a second time).
   return engine === 'Offline' ? [layers, canvas, null, job] : [layers, canvas, job, null];
 }

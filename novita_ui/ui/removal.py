@@ -71,7 +71,11 @@ class RemovalEvents:
             yield {"remove": gr.update(value=REMOVE_LABEL, interactive=session.photo is not None)}
             raise refusal(str(error), "Cannot remove yet") from None
         if not session.start(spec):
-            return  # a job of this tab is running: this click (a double-click, say) starts nothing
+            # A second click (of a double-click, say): it starts nothing. When nothing runs any more, the
+            # page gets the tab's job count again, so a page that missed it cannot stay stuck.
+            if session.running is None:
+                yield {"jobs": session.started, "remove": _remove_button(session)}
+            return
         try:
             async for changes in self._run(
                 spec, layers or [], canvas, (api_key or "").strip(), session, progress
@@ -110,11 +114,11 @@ class RemovalEvents:
             note = task.result().note
         except NovitaUIError as error:
             message = user_message(error, own_key=bool(key))
-            yield {"status": f"**Not removed.** {message}", "remove": _remove_button(session)}
+            yield _ended(spec, session, {"status": f"**Not removed.** {message}"})
             raise refusal(message, error_title(error)) from None
         except Exception:
             failure = unexpected("removing")
-            yield {"status": f"**Not removed.** {failure.message}", "remove": _remove_button(session)}
+            yield _ended(spec, session, {"status": f"**Not removed.** {failure.message}"})
             raise failure from None
         finally:
             if task is not None and not task.done():
@@ -125,7 +129,7 @@ class RemovalEvents:
             gr.Warning(warning)
         if outcome.flattened:
             gr.Info(FLATTENED)
-        yield _result_changes(outcome, session)
+        yield _ended(spec, session, _result_changes(outcome, session))
 
     async def _finish(
         self, result: RemoveResult, photo: Photo, spec: JobSpec, session: Session, started: float
@@ -225,6 +229,13 @@ def shows_picture(shown: str | os.PathLike[str], expected: str | os.PathLike[str
 def _remove_button(session: Session) -> Any:
     """Remove can be pressed again once a job is over, if there is a photo to remove from."""
     return gr.update(value=REMOVE_LABEL, interactive=session.photo is not None)
+
+
+def _ended(spec: JobSpec, session: Session, changes: Changes) -> Changes:
+    """A job's last changes: it is over before the page hears so (a click right after the answer must find
+    nothing running), and the page learns the tab's job count, which its next click sends back."""
+    session.finish(spec)
+    return {"remove": _remove_button(session), **changes, "jobs": session.started}
 
 
 def _result_changes(outcome: Outcome, session: Session) -> Changes:

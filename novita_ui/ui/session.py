@@ -7,7 +7,10 @@ object). Every event reads and changes it here, never by trusting what the edito
   show that photo (Undo in the editor can take the photo away; see ``helpers.shows_picture``);
 - an uploaded mask belongs to the photo it was uploaded for: a new photo drops it;
 - one job at a time: a job is a :class:`JobSpec` snapshot taken in the browser at the click; while one
-  runs, another is not started; only the newest job writes the result panel, the download and the status.
+  runs, another is not started; only the newest job writes the result panel, the download and the status;
+- a click counts once: the job carries how many jobs the page had seen end when it was clicked (``after``),
+  so the second click of a double-click is refused even when its event reaches the server after the first
+  job has ended (on a loaded machine the canvas export before it can take seconds).
 
 No gradio here.
 """
@@ -59,6 +62,7 @@ class JobSpec:
     prompt: str | None
     enterprise: bool
     photo: int | None  # the photo version the canvas showed
+    after: int  # how many jobs of this tab the page had seen end at the click (Session.started then)
     whole_photo: bool = False  # over 16 MP: the whole photo shrunk, not a crop (unticked: server decides)
     quality: local.Method | Literal["auto"] = "auto"  # Offline only
 
@@ -73,7 +77,9 @@ class JobSpec:
         if fmt not in FORMATS:
             raise InputError(f"Unknown output format {fmt!r}: choose jpeg, png or webp.")
         engine = ENGINE_LABELS[label]
-        photo = raw.get("photo")
+        photo, after = raw.get("photo"), raw.get("after")
+        if not isinstance(after, (int, float)) or isinstance(after, bool):
+            raise InputError("This page is out of date: reload it, then press **Remove** again.")
         return cls(
             job_id=str(raw.get("id") or ""),
             engine=engine,
@@ -83,6 +89,7 @@ class JobSpec:
             prompt=str(raw.get("prompt") or "").strip() or None,
             enterprise=bool(raw.get("enterprise")) and engine == "cleanup",
             photo=photo if isinstance(photo, int) else None,
+            after=int(after),
             whole_photo=bool(raw.get("wholePhoto")),
             quality=quality_of(str(raw.get("quality") or "Auto")),
         )
@@ -100,6 +107,7 @@ class Session:
     newest: str | None = None  # id of the newest job started
     history: list[Outcome] = field(default_factory=list)
     current: Outcome | None = None
+    started: int = 0  # jobs started in this tab (the page learns it when each one ends)
     _versions: int = 0
 
     def show(self, photo: Photo) -> bool:
@@ -130,11 +138,12 @@ class Session:
         return self.photo
 
     def start(self, job: JobSpec) -> bool:
-        """Make ``job`` the one in flight; False (nothing started) while another job runs, or for a job
-        that was started before (the page re-sending it)."""
-        if self.running is not None or job.job_id == self.newest:
+        """Make ``job`` the one in flight; False (nothing started) while another job runs, for a job that
+        was started before (the page re-sending it), or for a click made before the last job had ended."""
+        if self.running is not None or job.job_id == self.newest or job.after != self.started:
             return False
         self.running, self.newest = job, job.job_id
+        self.started += 1
         return True
 
     def finish(self, job: JobSpec) -> None:
