@@ -14,6 +14,7 @@ from . import imaging
 # uploaded and the painted mask look the same.
 BRUSH_PINK = (255, 0, 255)
 OVERLAY_OPACITY = 0.55  # enough to see the area, light enough to see what is under it
+ASPECT_TOLERANCE = 0.01  # an uploaded mask follows a new photo whose aspect ratio is this close
 
 
 def merge(
@@ -36,3 +37,17 @@ def overlay(rgb: imaging.Array, mask: imaging.Array) -> imaging.Array:
     out = rgb.astype(np.float32)
     out[inside] = out[inside] * (1 - OVERLAY_OPACITY) + np.array(BRUSH_PINK, np.float32) * OVERLAY_OPACITY
     return np.asarray(np.clip(out + 0.5, 0, 255), dtype=np.uint8)
+
+
+def rescaled(mask: imaging.Array, size: tuple[int, int]) -> imaging.Array | None:
+    """``mask`` at ``size`` when its aspect ratio matches within 1 % (a new photo of the same shape), else
+    None: a mask stretched onto another shape would mark the wrong area."""
+    h, w = mask.shape[:2]
+    width, height = size
+    if abs(w / h - width / height) > ASPECT_TOLERANCE * (width / height):
+        return None
+    if (w, h) == size:
+        return mask
+    if width * height < w * h:
+        return imaging.resize_mask_down(mask, size)  # thin strokes survive the shrink
+    return imaging.fit_mask(mask, size)

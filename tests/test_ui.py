@@ -749,7 +749,7 @@ def test_an_uploaded_mask_is_drawn_merged_cleared_and_dropped_with_its_photo(key
     photo, mask, _ = _files(tmp_path)  # 600 x 400, mask over (100, 100)-(200, 200)
     _, session = _load(keyless_app, photo)
     assert session.photo is not None
-    changes = asyncio.run(keyless_app.photos.attach_mask(str(mask), session))
+    changes = asyncio.run(keyless_app.photos.attach_mask(str(mask), [], session))
     drawn = np.asarray(Image.open(changes["editor"]["background"]).convert("RGB")).astype(int)
     scale = session.photo.preview_size[0] / 600
     inside, outside = drawn[int(150 * scale), int(150 * scale)], drawn[int(300 * scale), int(450 * scale)]
@@ -764,10 +764,46 @@ def test_an_uploaded_mask_is_drawn_merged_cleared_and_dropped_with_its_photo(key
     assert session.mask is None and session.photo.shown == session.photo.preview
     with pytest.raises(gr.Error, match="pink brush"):
         _remove(keyless_app, session, None)  # cleared means cleared
-    asyncio.run(keyless_app.photos.attach_mask(str(mask), session))
+    asyncio.run(keyless_app.photos.attach_mask(str(mask), [], session))
     other = tmp_path / "portrait.jpg"
     other.write_bytes(encode(photo_like(300, 400)))
     changes, _ = _load(keyless_app, other, session=session)
+    assert session.mask is None and "dropped" in changes["status"] and changes["mask_upload"] is None
+
+
+def test_painted_strokes_stay_when_a_mask_file_arrives_or_goes(keyless_app, tmp_path):
+    photo, mask, _ = _files(tmp_path)
+    _, session = _load(keyless_app, photo)
+    assert session.photo is not None
+    stroke = tmp_path / "layer_0.png"
+    stroke.write_bytes(_layer_png(session.photo.preview_size, (300, 40, 360, 90)))
+    stale = tmp_path / "old-layer.png"  # a layer of another canvas size is not this photo's
+    stale.write_bytes(_layer_png((50, 50), (0, 0, 10, 10)))
+    changes = asyncio.run(keyless_app.photos.attach_mask(str(mask), [str(stroke), str(stale)], session))
+    assert changes["editor"]["layers"] == [str(stroke)], "the painted strokes were lost"
+    assert "with what you painted" in changes["status"]
+    changes = keyless_app.photos.mask_removed([str(stroke)], session)
+    assert changes["editor"]["layers"] == [str(stroke)] and session.mask is None
+
+
+def test_an_uploaded_mask_follows_a_new_photo_of_the_same_shape_rescaled(keyless_app, tmp_path):
+    photo, mask, _ = _files(tmp_path)  # 600 x 400, mask over (100, 100)-(200, 200)
+    _, session = _load(keyless_app, photo)
+    asyncio.run(keyless_app.photos.attach_mask(str(mask), [], session))
+    bigger = tmp_path / "bigger.jpg"
+    bigger.write_bytes(encode(photo_like(1203, 800)))  # 3:2 within 1 %
+    changes, _ = _load(keyless_app, bigger, session=session)
+    assert "rescaled from 600 × 400 to 1203 × 800" in changes["status"] and "mask_upload" not in changes
+    assert session.mask is not None and session.mask.shape == (800, 1203)
+    assert session.mask[250:350, 250:350].all() and not session.mask[:150].any()
+    assert json.loads(changes["photo_info"])["mask"] == "mask.png"
+    drawn = np.asarray(Image.open(changes["editor"]["background"]).convert("RGB")).astype(int)
+    scale = session.photo.preview_size[0] / 1203  # type: ignore[union-attr]
+    inside = drawn[int(300 * scale), int(300 * scale)]
+    assert min(inside[0], inside[2]) > inside[1] + 60, "the rescaled mask is drawn in pink"
+    squarer = tmp_path / "squarer.jpg"
+    squarer.write_bytes(encode(photo_like(1230, 800)))  # 2.5 % wider: another shape
+    changes, _ = _load(keyless_app, squarer, session=session)
     assert session.mask is None and "dropped" in changes["status"] and changes["mask_upload"] is None
 
 
@@ -776,10 +812,10 @@ def test_a_mask_of_another_shape_is_refused_and_needs_a_photo_first(keyless_app,
     square = tmp_path / "square.png"
     Image.new("L", (500, 500), 255).save(square)
     with pytest.raises(gr.Error, match="Add a photo first"):
-        asyncio.run(keyless_app.photos.attach_mask(str(square), Session()))
+        asyncio.run(keyless_app.photos.attach_mask(str(square), [], Session()))
     _, session = _load(keyless_app, photo)
     with pytest.raises(gr.Error, match="shapes differ"):
-        asyncio.run(keyless_app.photos.attach_mask(str(square), session))
+        asyncio.run(keyless_app.photos.attach_mask(str(square), [], session))
     assert session.mask is None
 
 

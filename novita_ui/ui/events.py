@@ -20,7 +20,16 @@ from .gradio_seams import keep_scratch_in_cache
 from .handlers import App
 from .helpers import CACHE_SWEEP, ENGINE_LABELS, Options, engine_note
 from .layout import Page, build_page
-from .page import CSS, GATHER_JS, LOADED_JS, PREPARING_JS, SHOW_RESULT_JS, engine_note_js, page_js
+from .page import (
+    CSS,
+    GATHER_JS,
+    LOADED_JS,
+    PREPARING_JS,
+    SHOW_RESULT_JS,
+    STROKES_JS,
+    engine_note_js,
+    page_js,
+)
 from .tools import endpoints
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -84,13 +93,17 @@ def _wire_photos(app: App, p: Page) -> None:
     loading.then(None, js=LOADED_JS, **PRIVATE)
     fn, out = named(photos.keep_editing, to_editor)
     p.keep.click(fn, p.session, out, **quiet)
+    # A mask file arriving or going redraws the photo: the page forwards the painted strokes first (read
+    # in the browser, like Remove's), and they come back into the editor with the new canvas.
     fn, out = named(photos.attach_mask, p.named("editor", "photo_info", "status"))
-    p.mask_upload.upload(fn, [p.mask_upload, p.session], out, **quiet)
+    strokes = p.mask_upload.upload(None, p.editor, p.stroke_sink, js=STROKES_JS, **PRIVATE)
+    strokes.then(fn, [p.mask_upload, p.stroke_sink, p.session], out, **quiet)
     cleared = p.named("editor", "photo_info", "mask_upload")
     fn, out = named(photos.clear_mask, cleared)
     p.clear_mask.click(fn, p.session, out, **quiet)
     fn, out = named(photos.mask_removed, p.named("editor", "photo_info"))
-    p.mask_upload.clear(fn, p.session, out, **quiet)
+    strokes = p.mask_upload.clear(None, p.editor, p.stroke_sink, js=STROKES_JS, **PRIVATE)
+    strokes.then(fn, [p.stroke_sink, p.session], out, **quiet)
     fn, out = named(photos.photo_removed, p.named("status", "photo_info", "remove", "mask_upload"))
     p.photo_removed.click(fn, p.session, out, **quiet)
     fn, out = named(photos.show_history, p.named("slider", "download"))

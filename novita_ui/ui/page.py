@@ -110,6 +110,8 @@ GATHER_JS = """
 }
 """
 
+# The editor's stroke layers, read once in the browser (a mask file arrived or went: they must survive).
+STROKES_JS = "(value) => [((value && value.layers) || []).filter(Boolean)]"
 LOADED_JS = "() => { document.querySelector('#editor')?.classList.remove('nu-loading'); }"
 # Instant feedback, and no second job from the same click burst: Remove stays off until the job answers.
 PREPARING_JS = "() => ['Preparing the mask...', {__type__: 'update', value: 'Remove', interactive: false}]"

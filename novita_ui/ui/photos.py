@@ -45,18 +45,37 @@ class PhotoEvents:
             original.write_bytes(data)
         return Photo(original, Path(path).name, photo.size, preview, size)
 
-    def _show(self, session: Session, photo: Photo, status: str) -> Changes:
-        if session.show(photo):
-            status += " The uploaded mask belonged to the previous photo, so it was dropped."
+    def _show(self, session: Session, status: str) -> Changes:
+        """The page's changes for the session's (new) photo."""
         shown = session.photo
         assert shown is not None  # just set
-        return {
+        changes = {
             "editor": shown.editor_value(),
             "status": status,
             "photo_info": session.info(),
             "remove": gr.update(value=REMOVE_LABEL, interactive=True),
-            "mask_upload": None,
         }
+        # A mask carried over keeps its file in the box; else the box empties (emptying it clears a mask).
+        return changes if session.mask is not None else {**changes, "mask_upload": None}
+
+    async def _carry_mask(self, session: Session, mask: imaging.Array, name: str) -> str:
+        """The last photo's uploaded mask on the new photo: rescaled when the shapes match, else dropped."""
+        photo = session.photo
+        assert photo is not None  # just shown
+        fitted = await asyncio.to_thread(masks.rescaled, mask, photo.size)
+        if fitted is None:
+            return f"The uploaded mask {name} belonged to a photo of another shape, so it was dropped."
+        canvas = await asyncio.to_thread(self._draw, fitted, photo, session.owner)
+        if session.photo is not photo:
+            return ""  # another photo arrived meanwhile: the mask stays dropped
+        session.attach_mask(fitted, name, canvas)
+        (mw, mh), (w, h) = (mask.shape[1], mask.shape[0]), photo.size
+        if (mw, mh) == (w, h):
+            return f"The uploaded mask {name} is kept (drawn in pink): this photo has the same size."
+        return (
+            f"The uploaded mask {name} was rescaled from {mw} × {mh} to {w} × {h} px to fit this photo "
+            "(drawn in pink): check that it covers the right area, or press **Clear the mask**."
+        )
 
     async def load_photo(self, path: str | None, session: Session, request: gr.Request) -> Changes:
         """A photo arrived: keep the original, put its preview in the editor (mask cleared)."""
@@ -76,7 +95,10 @@ class PhotoEvents:
         status = (
             f"**{photo.name}** ({w} × {h} px) is ready. Paint over what should go, then press **Remove**."
         )
-        return self._show(session, photo, status)
+        had = session.show(photo)
+        if had is not None:
+            status += " " + await self._carry_mask(session, *had)
+        return self._show(session, status)
 
     def keep_editing(self, session: Session) -> Changes:
         """The last result becomes the photo being edited (mask cleared); results keep the original name."""
@@ -89,36 +111,40 @@ class PhotoEvents:
         status = (
             f"Editing the result further ({current.file.name}). Paint the next area, then press **Remove**."
         )
-        return self._show(session, photo, status)
+        if session.show(photo) is not None:
+            status += " The uploaded mask was cleared with it."
+        return self._show(session, status)
 
-    async def attach_mask(self, path: str | None, session: Session) -> Changes:
-        """An uploaded mask file: owned by the session, drawn in pink on the photo."""
+    async def attach_mask(self, path: str | None, strokes: list[str] | None, session: Session) -> Changes:
+        """An uploaded mask file: owned by the session, drawn in pink on the photo, next to the strokes
+        already painted (``strokes``: the editor's layers, forwarded by the page) which stay as they were."""
         if not path:
             return self.clear_mask(session)
         photo = session.photo
         if photo is None:
             raise refusal("Add a photo first, then upload its mask.", "No photo yet")
         try:
-            mask, canvas = await asyncio.to_thread(self._draw_mask, path, photo, session.owner)
+            mask = await asyncio.to_thread(_read_mask, path, photo.size)
+            canvas = await asyncio.to_thread(self._draw, mask, photo, session.owner)
         except NovitaUIError as error:
             raise refusal(user_message(error), "Cannot use this mask") from None
         except Exception:
             raise unexpected("reading a mask") from None
         shown = session.attach_mask(mask, Path(path).name, canvas)
         return {
-            "editor": shown.editor_value(),
+            "editor": shown.editor_value(kept_strokes(strokes, shown)),
             "photo_info": session.info(),
-            "status": "The uploaded mask is drawn in pink on the photo. Paint more if needed, then press "
-            "**Remove**.",
+            "status": "The uploaded mask is drawn in pink on the photo, with what you painted. Paint more "
+            "if needed, then press **Remove**.",
         }
 
-    def _draw_mask(self, path: str, photo: Photo, owner: str) -> tuple[imaging.Array, Path]:
-        mask = imaging.load_mask(Path(path).read_bytes(), photo.size)
+    def _draw(self, mask: imaging.Array, photo: Photo, owner: str) -> Path:
+        """The canvas that shows ``mask`` (at the photo's size) in pink on the photo's preview."""
         preview = imaging.open_photo(photo.preview.read_bytes())
         canvas = self.app.scratch.new_file(owner, "canvas-mask.png")
         drawn = masks.overlay(preview.rgb, imaging.fit_mask(mask, photo.preview_size))
         canvas.write_bytes(imaging.encode_output(drawn, "png"))
-        return mask, canvas
+        return canvas
 
     def clear_mask(self, session: Session) -> Changes:
         """Remove every stroke and the uploaded mask, keep the photo (the toolbar's bin removes the photo)."""
@@ -127,12 +153,15 @@ class PhotoEvents:
             return {"mask_upload": None}
         return {"editor": photo.editor_value(), "photo_info": session.info(), "mask_upload": None}
 
-    def mask_removed(self, session: Session) -> Changes:
-        """The mask file's own clear button (it also fires when the page empties the file box)."""
+    def mask_removed(self, strokes: list[str] | None, session: Session) -> Changes:
+        """The mask file's own clear button (it also fires when the page empties the file box): the
+        uploaded mask goes, the painted strokes stay."""
         if session.mask is None:
             return {}
         photo = session.clear_mask()
-        return {} if photo is None else {"editor": photo.editor_value(), "photo_info": session.info()}
+        if photo is None:
+            return {}
+        return {"editor": photo.editor_value(kept_strokes(strokes, photo)), "photo_info": session.info()}
 
     def photo_removed(self, session: Session) -> Changes:
         """The editor's bin took the photo away: say so, and Remove waits for the next photo."""
@@ -157,3 +186,20 @@ class PhotoEvents:
 def _photo_pixels(path: str) -> int:
     """The photo's pixel count from its header (nothing decoded)."""
     return imaging.image_pixels(Path(path).read_bytes())
+
+
+def kept_strokes(strokes: list[str] | None, photo: Photo) -> list[str]:
+    """The stroke layers the page forwarded that belong on ``photo``'s canvas (same size), in order."""
+    kept = []
+    for path in strokes or []:
+        try:
+            if image_size(path) == photo.preview_size:
+                kept.append(path)
+        except (OSError, ValueError):
+            continue  # not an image: nothing of the user's to keep
+    return kept
+
+
+def _read_mask(path: str, size: tuple[int, int]) -> imaging.Array:
+    """A mask file, fitted to the photo's size (white or opaque = remove)."""
+    return imaging.load_mask(Path(path).read_bytes(), size)

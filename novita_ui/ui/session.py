@@ -5,7 +5,8 @@ object). Every event reads and changes it here, never by trusting what the edito
 
 - the photo has a version; a job names the version it was started on, and the canvas it sends must still
   show that photo (Undo in the editor can take the photo away; see ``helpers.shows_picture``);
-- an uploaded mask belongs to the photo it was uploaded for: a new photo drops it;
+- an uploaded mask belongs to the photo it was uploaded for: a new photo of the same shape gets it
+  rescaled (the page says so), any other photo drops it;
 - one job at a time: a job is a :class:`JobSpec` snapshot taken in the browser at the click; while one
   runs, another is not started; only the newest job writes the result panel, the download and the status;
 - a click counts once: the job carries how many jobs the page had seen end when it was clicked (``after``),
@@ -45,9 +46,9 @@ class Photo:
         """The image the editor was given: the preview, with the uploaded mask drawn on it if any."""
         return self.canvas or self.preview
 
-    def editor_value(self) -> dict[str, Any]:
-        """The editor's value for this photo: its canvas, no strokes."""
-        return {"background": str(self.shown), "layers": [], "composite": str(self.shown)}
+    def editor_value(self, strokes: list[str] | None = None) -> dict[str, Any]:
+        """The editor's value for this photo: its canvas, and the stroke layers to keep (none by default)."""
+        return {"background": str(self.shown), "layers": strokes or [], "composite": str(self.shown)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,13 +111,14 @@ class Session:
     started: int = 0  # jobs started in this tab (the page learns it when each one ends)
     _versions: int = 0
 
-    def show(self, photo: Photo) -> bool:
-        """A new photo is the one being edited; True when an uploaded mask was dropped with the old one."""
+    def show(self, photo: Photo) -> tuple[imaging.Array, str] | None:
+        """A new photo is the one being edited; returns the uploaded mask (and its name) it had, if any:
+        the mask no longer belongs to anything until the caller attaches it again."""
         self._versions += 1
-        dropped = self.mask is not None
+        had = None if self.mask is None else (self.mask, self.mask_name or "mask")
         self.mask, self.mask_name = None, None
         self.photo = replace(photo, version=self._versions, canvas=None)
-        return dropped
+        return had
 
     def forget_photo(self) -> None:
         """The editor no longer has a photo (its toolbar's bin)."""

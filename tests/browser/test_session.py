@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.browser.conftest import scene
 from tests.browser.helpers import (
     EDITOR_CANVAS,
     UNDO,
@@ -51,6 +52,7 @@ from tests.images import encode, photo_like
 
 ERASER = "/v3/async/image-eraser"
 SKY = (0.2, 0.15)  # a point in the scene's sky (fractions of the photo), inside the uploaded mask below
+LAWN = (0.25, 0.8)  # a point on the scene's lawn, outside that mask
 
 
 OFF_AFTER_CLICK = "() => { const b = document.querySelector('#remove'); b.click(); return b.disabled; }"
@@ -90,6 +92,14 @@ def portrait(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 600 x 800 photo: another aspect ratio than the scene (and its mask)."""
     path = tmp_path_factory.mktemp("portrait") / "portrait.jpg"
     path.write_bytes(encode(photo_like(600, 800, seed=31)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def smaller_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The garden at 800 x 600: the same shape as the scene (and its mask), half the size."""
+    path = tmp_path_factory.mktemp("smaller") / "garden-small.jpg"
+    path.write_bytes(encode(scene(800, 600)))
     return path
 
 
@@ -193,11 +203,43 @@ def test_an_uploaded_mask_is_drawn_cleared_and_dropped_with_its_photo(
     drop_file(page, portrait)  # another photo, another aspect ratio: the mask belonged to the scene
     info = wait_editor_ready(page, photo_info(page))
     assert info["name"] == "portrait.jpg" and not info.get("mask")
+    assert "another shape, so it was dropped" in status_text(page)
     paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
     click_remove(page)
     result = wait_result(page)
     assert result["size"] == [600, 800]
     shot(page, "session-4-new-photo-result")
+
+
+def test_an_uploaded_mask_keeps_the_strokes_and_follows_a_photo_of_the_same_shape(
+    keyless_app, page, photos, sky_mask, smaller_scene
+):
+    _open(page, keyless_app.url)
+    drop_file(page, photos["scene"])
+    scene_info = wait_editor_ready(page)
+    lawn = _screen_pixel(page, *LAWN)
+    paint_stroke(page, (0.2, 0.8), (0.3, 0.8))
+    painted = _screen_pixel(page, *LAWN)
+    assert painted[2] > lawn[2] + 40, f"the stroke is not drawn: {lawn} -> {painted}"
+    upload_mask(page, sky_mask)
+    page.wait_for_function("() => JSON.parse(document.querySelector('#photo-info textarea').value).mask")
+    wait_editor_ready(page, scene_info)
+    kept, masked = _screen_pixel(page, *LAWN), _screen_pixel(page, *SKY)
+    assert np.abs(kept - painted).max() < 30, f"uploading a mask lost the painted stroke: {painted} -> {kept}"
+    assert masked[0] > masked[2] - 60 and masked[1] < 150, f"the uploaded mask is not drawn: {masked}"
+    shot(page, "session-7-mask-and-strokes")
+    masked_info = photo_info(page)
+    drop_file(page, smaller_scene)  # the same shape (4:3): the mask follows, rescaled, and the page says so
+    info = wait_editor_ready(page, masked_info)
+    assert info["name"] == "garden-small.jpg" and info["mask"] == "sky-mask.png"
+    status = status_text(page)
+    assert "rescaled from 1600 × 1200 to 800 × 600" in status, status
+    sky = _screen_pixel(page, *SKY)
+    assert sky[0] > sky[2] - 60 and sky[1] < 150, f"the rescaled mask is not drawn: {sky}"
+    shot(page, "session-8-mask-rescaled")
+    click_remove(page)  # nothing painted: the rescaled mask says what goes
+    result = wait_result(page)
+    assert result["size"] == [800, 600]
 
 
 def test_remove_and_the_status_follow_the_photo(keyless_app, page, photos):
