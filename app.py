@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request is noise
     try:
-        settings = Settings.load()
+        settings = Settings.load(max_requests_per_hour=args.max_requests_per_hour)
         auth = parse_auth(args.auth or env_value("NOVITA_UI_AUTH"))
         host, port = resolve_address(args.host, args.port)
         mcp = args.mcp if args.mcp is not None else env_flag("NOVITA_UI_MCP")
@@ -98,7 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     options = Options(
         output_dir=args.output_dir,
-        max_requests_per_hour=args.max_requests_per_hour,
         novita_concurrency=args.novita_concurrency,
     )
     demo = build_app(settings, options)

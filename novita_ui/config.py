@@ -60,6 +60,9 @@ class Settings:
     memory_budget_mb: int = 2560
     # Send the whole photo (downscaled to fit) instead of a crop around the mask above Novita's limits.
     send_whole_photo: bool = False
+    # Spend guard (guard.py): at most this many Novita requests per sliding hour on this key (api_key);
+    # requests made with a caller's own key are not counted. None = unlimited.
+    max_requests_per_hour: int | None = None
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -80,6 +83,9 @@ class Settings:
         if encoding:
             values["eraser_image_encoding"] = encoding
         values.update(_image_work_env(env))
+        cap = _env_float(env, "NOVITA_MAX_REQUESTS_PER_HOUR")
+        if cap is not None:
+            values["max_requests_per_hour"] = int(cap)
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()
@@ -95,6 +101,8 @@ class Settings:
             raise ValueError("poll_rate must be positive")
         if self.max_attempts < 1 or self.download_attempts < 1:
             raise ValueError("attempt counts must be at least 1")
+        if self.max_requests_per_hour is not None and self.max_requests_per_hour < 0:
+            raise ValueError("the request limit (NOVITA_MAX_REQUESTS_PER_HOUR) cannot be negative")
         if self.memory_budget_mb < 64:
             raise ValueError("the memory budget (NOVITA_UI_MEMORY_BUDGET_MB) must be at least 64 MB")
 

@@ -1,10 +1,11 @@
 """Spend guard: at most N Novita requests per sliding hour on the server's own key.
 
 A public deployment (a Hugging Face Space, say) with ``NOVITA_API_KEY`` set lets strangers spend the owner's
-credit. ``--max-requests-per-hour N`` bounds that: every POST attempt made with the server key takes a slot
-for one hour, each retry included (any attempt may bill: a task, a cleanup); polls and downloads are free
-and never counted, nor are requests made with a visitor's own key. The client charges the guard right before
-each POST (``NovitaClient.erase(..., budget=guard)``): a removal refused before anything was sent takes none.
+credit. ``--max-requests-per-hour N`` (or ``NOVITA_MAX_REQUESTS_PER_HOUR``, for every front end) bounds that:
+every POST attempt made with the server key takes a slot for one hour, each retry included (any attempt may
+bill: a task, a cleanup); polls and downloads are free and never counted, nor are requests made with a
+visitor's own key. ``Service.remove`` decides what counts; the client charges the guard right before each
+POST (``NovitaClient.erase(..., budget=guard)``): a removal refused before anything was sent takes none.
 
 Thread-safe (one lock, no awaits inside), so it serves Gradio's worker threads and its event loop alike.
 """

@@ -21,9 +21,10 @@ import numpy.typing as npt
 
 from . import crop, imaging, jpegedit, local
 from .budget import MemoryBudget, estimate
-from .client import ImageResult, NovitaClient, ProgressCallback, SpendBudget
+from .client import ImageResult, NovitaClient, ProgressCallback
 from .config import Settings
-from .errors import InputError
+from .errors import BudgetExhaustedError, InputError
+from .guard import SpendGuard
 from .normalise import mask_or_prompt_problem, parse_format, text_or_none
 from .tasks import TaskProgress
 
@@ -131,9 +132,18 @@ def output_name(source_name: str | None, fmt: imaging.OutputFormat) -> str:
 class Service:
     """Runs removals. One per process: it owns the shared HTTP pool and the offline engine's worker pool."""
 
-    def __init__(self, settings: Settings, *, client: NovitaClient | None = None, workers: int | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: NovitaClient | None = None,
+        workers: int | None = None,
+        guard: SpendGuard | None = None,
+    ):
         self.settings = settings
         self.client = client or NovitaClient(settings)
+        # The spend guard on the settings' own key, for every front end (web page, API, CLI, batch).
+        self.guard = guard or SpendGuard(settings.max_requests_per_hour)
         # Offline inpainting is CPU-bound: bound it by the number of cores so it cannot starve the server.
         self.local_workers = workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(max_workers=self.local_workers, thread_name_prefix="offline")
@@ -149,13 +159,14 @@ class Service:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
     async def remove(
-        self,
-        request: RemoveRequest,
-        on_progress: ProgressCallback | None = None,
-        *,
-        budget: SpendBudget | None = None,
+        self, request: RemoveRequest, on_progress: ProgressCallback | None = None
     ) -> RemoveResult:
-        """Clean one photo (see the module docstring); ``budget`` is charged for every POST attempt."""
+        """Clean one photo (see the module docstring). On the settings' own key every POST attempt takes a
+        slot of the spend guard; a request refused by it is refused before anything is decoded or sent."""
+        counted = request.engine != "local" and request.api_key is None and bool(self.settings.api_key)
+        if counted and self.guard.seconds_until_free() > 0:
+            raise BudgetExhaustedError(self.guard.refusal())
+        budget = self.guard if counted else None
         clock = _Clock()
         pixels = await self._cpu(_pixels, request)  # from the headers: nothing is decoded before admission
         on_wait = _waiting_reporter(on_progress)
@@ -187,7 +198,7 @@ class Service:
         request: RemoveRequest,
         payload: imaging.Payload,
         on_progress: ProgressCallback | None,
-        budget: SpendBudget | None,
+        budget: SpendGuard | None,
     ) -> ImageResult:
         if request.engine == "eraser":
             return await self.client.erase(

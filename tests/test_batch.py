@@ -126,6 +126,22 @@ def test_pairs_masks_by_stem_and_exact_stem_wins(fake: FakeNovita, tmp_path: Pat
     assert len(fake.requests_to("/v3/async/image-eraser")) == 3
 
 
+def test_the_spend_cap_holds_for_a_batch_on_the_environments_key(
+    fake: FakeNovita, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOVITA_MAX_REQUESTS_PER_HOUR", "2")  # the service's spend guard, as the web app's
+    images, out = tmp_path / "in", tmp_path / "out"
+    for i in range(3):
+        save_photo(images / f"shot{i}.png", shift=i)
+    mask = save_mask(tmp_path / "mask.png", (24, 18, 32, 24))
+
+    code = batch(images, "--mask", mask, "--engine", "cleanup", "--rate", "none", "--output-dir", out)
+
+    assert code != 0 and len(fake.requests_to("/v3/cleanup")) == 2, "the cap of 2 requests was exceeded"
+    refused = [row for row in rows(out).values() if "2 requests per hour" in str(row.get("error"))]
+    assert len(refused) == 1 and len(list(out.glob("*-cleaned.png"))) == 2
+
+
 def test_match_mask_order() -> None:
     masks = {name: Path(f"{name}.png") for name in ("x_mask", "x-mask", "y-mask", "Z")}
     assert match_mask("x", masks) == Path("x_mask.png")

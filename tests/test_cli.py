@@ -133,6 +133,20 @@ def test_novita_engines_without_a_key_say_how_to_add_one(
     assert "NOVITA_API_KEY" in capsys.readouterr().err
 
 
+def test_the_spend_cap_holds_on_the_command_line(
+    env: FakeNovita,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NOVITA_MAX_REQUESTS_PER_HOUR", "0")  # nothing may be spent on this key
+    code = run("cleanup", files["image"], "--mask", files["mask"], "--output", files["out"])
+    err = capsys.readouterr().err
+    assert code == 2 and "0 requests per hour" in err and "Offline" in err, err
+    assert env.requests == [] and not files["out"].exists()
+    assert run("local", files["image"], "--mask", files["mask"], "--output", files["out"]) == 0  # free
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["cleanup", "photo.jpg", "--output", "x.png"])  # --mask is required

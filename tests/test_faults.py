@@ -442,7 +442,9 @@ def _app(fake: FakeNovita, tmp_path: Path, **options: Any) -> Any:
 
 async def test_the_spend_cap_counts_every_post_attempt(fake: FakeNovita, tmp_path: Path) -> None:
     fake.fail_next("cleanup", *[Fault.status(503)] * 12)
-    app = _app(fake, tmp_path, max_requests_per_hour=3)
+    from novita_ui.ui import App, Options
+
+    app = App(fast_settings(fake.url, max_requests_per_hour=3), Options(scratch_dir=tmp_path / "scratch"))
     request = RemoveRequest(engine="cleanup", image=IMAGE, mask=MASK)
     outcomes = []
     for _ in range(3):

@@ -412,26 +412,20 @@ def test_an_unexpected_failure_is_generic_and_logged_without_the_key(
     assert "database on fire" in caplog.text and "sk_secret_user_key" not in caplog.text
 
 
-def test_spend_guard_counts_server_key_requests_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings.load(env={}, api_key=TEST_KEY, base_url="http://127.0.0.1:9")
-    app = App(settings, Options(max_requests_per_hour=1, scratch_dir=tmp_path))
-    calls: list[str | None] = []
-
-    async def fake_remove(request: RemoveRequest, on_progress: Any = None, *, budget: Any = None) -> Any:
-        calls.append(request.api_key)
-        if budget is not None and not budget.try_acquire():  # what the client does before each POST
-            raise BudgetExhaustedError(budget.refusal())
-        return "ok"
-
-    monkeypatch.setattr(app.service, "remove", fake_remove)  # count calls, no network
-    request = RemoveRequest(engine="cleanup", image=b"x")
-    asyncio.run(app.remove(request))
-    with pytest.raises(InputError, match="1 requests per hour"):
-        asyncio.run(app.remove(request))
-    asyncio.run(app.remove(RemoveRequest(engine="cleanup", image=b"x", api_key="sk_user")))  # never counted
-    asyncio.run(app.remove(RemoveRequest(engine="local", image=b"x")))  # Offline costs nothing
-    assert calls == [None, "sk_user", None]
-    asyncio.run(app.aclose())
+async def test_the_services_spend_guard_counts_requests_on_its_own_key_only(fake, tmp_path):
+    """The guard lives in the service, so the page, the API, the CLI and batch share it."""
+    app = App(fast_settings(fake.url, max_requests_per_hour=1), Options(scratch_dir=tmp_path))
+    image, mask = encode(photo_like(64, 48)), box_mask(64, 48, (10, 10, 30, 30))
+    try:
+        await app.remove(RemoveRequest(engine="cleanup", image=image, mask=mask))
+        with pytest.raises(BudgetExhaustedError, match="1 requests per hour"):
+            await app.remove(RemoveRequest(engine="cleanup", image=image, mask=mask))
+        with pytest.raises(AuthenticationError):  # a caller's own key: sent, and never counted
+            await app.remove(RemoveRequest(engine="cleanup", image=image, mask=mask, api_key="sk_user"))
+        await app.remove(RemoveRequest(engine="local", image=image, mask=mask))  # Offline costs nothing
+    finally:
+        await app.aclose()
+    assert len(fake.requests_to("/v3/cleanup")) == 2 and app.service.guard.used() == 1
 
 
 # ---- the launched app: public API through gradio_client ----------------------------------------------------

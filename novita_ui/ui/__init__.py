@@ -3,7 +3,7 @@
 - ``helpers.py``: constants, :class:`Options`, :class:`Outcome`, pure helpers (texts, masks, previews).
 - ``session.py``: :class:`Session`, one tab's truth: its photo, uploaded mask, job in flight and results.
 - ``photos.py`` / ``removal.py`` / ``api.py``: the events: photos and masks; Remove; the public endpoints.
-- ``handlers.py``: :class:`App`, what all tabs share, and the one way to run a removal (spend guard first).
+- ``handlers.py``: :class:`App`, what all tabs share, and the one way to run a removal.
 - ``feedback.py``: refusals and unexpected failures as the user sees them.
 - ``layout.py``: the components; ``events.py``: :func:`build_app`, the wiring, launch and queue settings.
 - ``page.py``: the page's CSS and JavaScript; ``gradio_seams.py``: every Gradio internal the app relies on.

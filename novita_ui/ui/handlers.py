@@ -1,5 +1,5 @@
-"""The app's server side: :class:`App` holds what all tabs share (settings, the service, the spend guard,
-the scratch folder) and the one way to run a removal; the events live next to it, one module per job:
+"""The app's server side: :class:`App` holds what all tabs share (settings, the service and its spend
+guard, the scratch folder) and the one way to run a removal; the events live next to it, one module per job:
 
 - ``photos.py``: :class:`PhotoEvents`, a photo or a mask arriving, cleared, or a result edited further;
 - ``removal.py``: :class:`RemovalEvents`, Remove in the page: a job from click to result;
@@ -23,8 +23,7 @@ import gradio as gr
 from .. import storage
 from ..client import TaskProgress
 from ..config import Settings
-from ..errors import BudgetExhaustedError, NovitaUIError
-from ..guard import SpendGuard
+from ..errors import NovitaUIError
 from ..service import RemoveRequest, RemoveResult, Service, output_name
 from .api import ApiEndpoints
 from .gradio_seams import upload_folder
@@ -44,12 +43,10 @@ class App:
         options: Options | None = None,
         *,
         service: Service | None = None,
-        guard: SpendGuard | None = None,
     ) -> None:
         self.settings = settings
         self.options = options or Options()
-        self.service = service or Service(settings)
-        self.guard = guard or SpendGuard(self.options.max_requests_per_hour)
+        self.service = service or Service(settings)  # it holds the spend guard (--max-requests-per-hour)
         if self.options.output_dir is not None:
             storage.remove_partial_files(self.options.output_dir)  # what a killed server was writing
         # Inside Gradio's cache folder, results are served as they are: outside it, Gradio would copy every
@@ -75,13 +72,10 @@ class App:
     async def remove(
         self, request: RemoveRequest, on_progress: Any = None, *, session: str = "", source_name: str = ""
     ) -> RemoveResult:
-        """Run the service; on the server's key every POST attempt takes a slot of the hourly budget.
+        """Run the service (its spend guard counts the server key's requests).
 
         A Novita task that was created but ended without a result still gets a sidecar in --output-dir.
         """
-        counted = request.engine != "local" and request.api_key is None and self.has_server_key
-        if counted and self.guard.seconds_until_free() > 0:  # refuse before decoding anything
-            raise BudgetExhaustedError(self.guard.refusal())
         created: list[str] = []
 
         def observe(progress: TaskProgress) -> None:
@@ -92,7 +86,7 @@ class App:
 
         request = dataclasses.replace(request, session=session or request.session)
         try:
-            return await self.service.remove(request, observe, budget=self.guard if counted else None)
+            return await self.service.remove(request, observe)
         except NovitaUIError as error:
             if created:
                 await asyncio.to_thread(self._save_unfinished, request, created[-1], source_name, error)

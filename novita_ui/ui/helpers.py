@@ -72,7 +72,6 @@ class Options:
     """How the web app runs (the CLI flags of app.py end up here)."""
 
     output_dir: Path | None = None  # every result is also saved here, with a JSON sidecar
-    max_requests_per_hour: int | None = None  # spend guard on the server key; None = unlimited
     preview_max_side: int = 1024  # longest side of the working canvas the user paints on
     max_file_size: int = imaging.MAX_INPUT_BYTES  # bytes; larger uploads are refused with a message
     # Novita calls mostly wait on the network: 32 users at once each get an answer in one round trip
