@@ -71,9 +71,7 @@ def _submits(fake: Any) -> int:
 def _painted_scene_with_a_slow_eraser(page: Any, url: str, fake: Any, scene: Path) -> None:
     """The scene loaded and painted over the ball; Novita tasks take 2.5 s (time to click again)."""
     fake.task_plan = TaskPlan(duration=2.5)
-    _open(page, url)
-    drop_file(page, scene)
-    wait_editor_ready(page)
+    _scene_in_editor(page, url, scene)
     paint_stroke(page, (0.45, 0.55), (0.55, 0.55))
 
 
@@ -101,6 +99,20 @@ def smaller_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("smaller") / "garden-small.jpg"
     path.write_bytes(encode(scene(800, 600)))
     return path
+
+
+def _mask_uploaded(page: Any, mask: Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Upload a mask file; once the server owns it (#photo-info names it), wait for the redrawn canvas."""
+    upload_mask(page, mask)
+    page.wait_for_function("() => JSON.parse(document.querySelector('#photo-info textarea').value).mask")
+    return wait_editor_ready(page, previous) if previous is not None else photo_info(page)
+
+
+def _scene_in_editor(page: Any, url: str, scene: Path) -> dict[str, Any]:
+    """The app opened and the scene loaded, ready to paint."""
+    _open(page, url)
+    drop_file(page, scene)
+    return wait_editor_ready(page)
 
 
 def _screen_pixel(page: Any, fx: float, fy: float) -> np.ndarray:
@@ -177,14 +189,10 @@ def test_the_result_is_the_last_job_started_with_the_settings_of_its_click(
 def test_an_uploaded_mask_is_drawn_cleared_and_dropped_with_its_photo(
     keyless_app, page, photos, sky_mask, portrait
 ):
-    _open(page, keyless_app.url)
-    drop_file(page, photos["scene"])
-    scene = wait_editor_ready(page)
+    scene = _scene_in_editor(page, keyless_app.url, photos["scene"])
     sky = _screen_pixel(page, *SKY)
     assert sky[2] > sky[0] + 40, f"the sky should look blue before the mask: {sky}"
-    upload_mask(page, sky_mask)
-    page.wait_for_function("() => JSON.parse(document.querySelector('#photo-info textarea').value).mask")
-    wait_editor_ready(page, scene)
+    _mask_uploaded(page, sky_mask, scene)
     masked = _screen_pixel(page, *SKY)
     # Drawn in the brush's translucent pink: red rises and green falls against the bare sky.
     assert masked[0] > sky[0] + 40 and masked[1] < sky[1] - 40, f"the uploaded mask is not drawn: {masked}"
@@ -198,8 +206,7 @@ def test_an_uploaded_mask_is_drawn_cleared_and_dropped_with_its_photo(
     click_remove(page)
     wait_status(page, "Not removed")  # nothing painted, no mask: nothing to remove
     assert not result_info(page)
-    upload_mask(page, sky_mask)
-    page.wait_for_function("() => JSON.parse(document.querySelector('#photo-info textarea').value).mask")
+    _mask_uploaded(page, sky_mask)
     drop_file(page, portrait)  # another photo, another aspect ratio: the mask belonged to the scene
     info = wait_editor_ready(page, photo_info(page))
     assert info["name"] == "portrait.jpg" and not info.get("mask")
@@ -214,21 +221,16 @@ def test_an_uploaded_mask_is_drawn_cleared_and_dropped_with_its_photo(
 def test_an_uploaded_mask_keeps_the_strokes_and_follows_a_photo_of_the_same_shape(
     keyless_app, page, photos, sky_mask, smaller_scene
 ):
-    _open(page, keyless_app.url)
-    drop_file(page, photos["scene"])
-    scene_info = wait_editor_ready(page)
+    scene_info = _scene_in_editor(page, keyless_app.url, photos["scene"])
     lawn = _screen_pixel(page, *LAWN)
     paint_stroke(page, (0.2, 0.8), (0.3, 0.8))
     painted = _screen_pixel(page, *LAWN)
     assert painted[2] > lawn[2] + 40, f"the stroke is not drawn: {lawn} -> {painted}"
-    upload_mask(page, sky_mask)
-    page.wait_for_function("() => JSON.parse(document.querySelector('#photo-info textarea').value).mask")
-    wait_editor_ready(page, scene_info)
+    masked_info = _mask_uploaded(page, sky_mask, scene_info)
     kept, masked = _screen_pixel(page, *LAWN), _screen_pixel(page, *SKY)
     assert np.abs(kept - painted).max() < 30, f"uploading a mask lost the painted stroke: {painted} -> {kept}"
     assert masked[0] > masked[2] - 60 and masked[1] < 150, f"the uploaded mask is not drawn: {masked}"
     shot(page, "session-7-mask-and-strokes")
-    masked_info = photo_info(page)
     drop_file(page, smaller_scene)  # the same shape (4:3): the mask follows, rescaled, and the page says so
     info = wait_editor_ready(page, masked_info)
     assert info["name"] == "garden-small.jpg" and info["mask"] == "sky-mask.png"
