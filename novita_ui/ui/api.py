@@ -39,10 +39,11 @@ class ApiEndpoints:
         try:
             if not image:
                 raise InputError("Send an image file (image=handle_file(path)).")
+            photo, mask_file = await asyncio.to_thread(_read_uploads, image, mask)
             removal = RemoveRequest.from_raw(
                 engine=engine,
-                image=await asyncio.to_thread(Path(image).read_bytes),
-                mask_file=await asyncio.to_thread(read_optional, mask),
+                image=photo,
+                mask_file=mask_file,
                 prompt=prompt,
                 output_format=options.get("output_format"),
                 api_key=api_key,
@@ -95,3 +96,13 @@ class ApiEndpoints:
     ) -> str:
         """Offline engine, no key: image + mask (white = remove) -> result file."""
         return await self._call("local", image, mask, {"output_format": output_format}, request)
+
+
+def _read_uploads(image: str, mask: str | None) -> tuple[bytes, bytes | None]:
+    """The uploaded photo and mask; gone (swept from Gradio's cache) is said as such, not as a crash."""
+    try:
+        return Path(image).read_bytes(), read_optional(mask)
+    except FileNotFoundError:
+        raise InputError(
+            "Your upload is no longer on the server (it waited longer than uploads are kept). Send it again."
+        ) from None

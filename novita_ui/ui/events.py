@@ -162,13 +162,15 @@ def _wire_api(app: App) -> None:
     erase, cleanup, local = endpoints(app)  # their docstrings are the MCP tools' descriptions
     gr.Button(visible=False).click(erase, [image, mask, prompt, fmt, key], result, api_name="erase", **novita)
     gr.Button(visible=False).click(cleanup, [image, mask, fmt, key], result, api_name="cleanup", **novita)
+    # /local too reads its upload at once and waits for the memory budget and an image worker: waiting in
+    # Gradio's queue instead, its upload aged past the cache sweep (10 min) and was gone (bench_memory).
     gr.Button(visible=False).click(
         local,
         [image, mask, fmt],
         result,
         api_name="local",
-        concurrency_id="offline",
-        concurrency_limit=opts.offline_concurrency,
+        concurrency_id="local-api",
+        concurrency_limit=opts.novita_concurrency,
     )
 
 
