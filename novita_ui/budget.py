@@ -37,7 +37,7 @@ class MemoryBudget:
         self.max_wait = max_wait
         self.in_use = 0
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
-        _prefer_mmap()
+        prefer_mmap()
 
     @property
     def waiting(self) -> int:
@@ -62,7 +62,7 @@ class MemoryBudget:
             self.in_use -= need
             self._wake()
             if self.in_use == 0:
-                _trim()
+                trim()
 
     async def _wait(self, need: int, on_wait: Callable[[], None] | None) -> None:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -104,7 +104,7 @@ def _libc() -> ctypes.CDLL | None:
 
 
 @functools.cache
-def _prefer_mmap() -> None:
+def prefer_mmap() -> None:
     """Serve allocations from 4 MB up (Pillow's 16 MB blocks, our arrays) from mmap, once per process.
 
     glibc raises its mmap threshold as big blocks are freed, after which Pillow's blocks land on the heap
@@ -115,7 +115,7 @@ def _prefer_mmap() -> None:
         libc.mallopt(-3, 4 * 2**20)  # M_MMAP_THRESHOLD; a fixed value also stops the raising
 
 
-def _trim() -> None:
+def trim() -> None:
     """Hand freed heap pages back to the system once no image work is running."""
     libc = _libc()
     if libc is not None:

@@ -63,6 +63,9 @@ class Settings:
     # Spend guard (guard.py): at most this many Novita requests per sliding hour on this key (api_key);
     # requests made with a caller's own key are not counted. None = unlimited.
     max_requests_per_hour: int | None = None
+    # Image work in worker processes instead of threads (workers.py). None: the front end decides (the web
+    # app uses processes, so a 100 MP photo cannot hold its GIL; the CLI threads, which start faster).
+    image_processes: bool | None = None
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -112,14 +115,16 @@ class Settings:
 
 
 def _image_work_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """NOVITA_UI_MEMORY_BUDGET_MB and NOVITA_UI_SEND_WHOLE_PHOTO (1/true/yes)."""
+    """NOVITA_UI_MEMORY_BUDGET_MB, NOVITA_UI_SEND_WHOLE_PHOTO and NOVITA_UI_IMAGE_PROCESSES (1/true/yes)."""
     values: dict[str, Any] = {}
     budget = _env_float(env, "NOVITA_UI_MEMORY_BUDGET_MB")
     if budget is not None:
         values["memory_budget_mb"] = int(budget)
-    whole = env.get("NOVITA_UI_SEND_WHOLE_PHOTO", "").strip().lower()
-    if whole:
-        values["send_whole_photo"] = whole in ("1", "true", "yes", "on")
+    flags = {"send_whole_photo": "NOVITA_UI_SEND_WHOLE_PHOTO", "image_processes": "NOVITA_UI_IMAGE_PROCESSES"}
+    for name, var in flags.items():
+        raw = env.get(var, "").strip().lower()
+        if raw:
+            values[name] = raw in ("1", "true", "yes", "on")
     return values
 
 

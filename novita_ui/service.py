@@ -8,11 +8,11 @@ area exactly the original's and its EXIF, ICC profile and alpha kept where the f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -27,6 +27,7 @@ from .errors import BudgetExhaustedError, InputError
 from .guard import SpendGuard
 from .normalise import mask_or_prompt_problem, parse_format, text_or_none
 from .tasks import TaskProgress
+from .workers import ImageWorkers
 
 Engine = Literal["eraser", "cleanup", "local"]
 ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
@@ -139,24 +140,23 @@ class Service:
         client: NovitaClient | None = None,
         workers: int | None = None,
         guard: SpendGuard | None = None,
+        processes: bool | None = None,
     ):
         self.settings = settings
         self.client = client or NovitaClient(settings)
         # The spend guard on the settings' own key, for every front end (web page, API, CLI, batch).
         self.guard = guard or SpendGuard(settings.max_requests_per_hour)
-        # Offline inpainting is CPU-bound: bound it by the number of cores so it cannot starve the server.
+        # Image work is CPU-bound: bound it by the number of cores so it cannot starve the server. In worker
+        # processes (the web app) it cannot hold the server's GIL either (workers.py).
         self.local_workers = workers or os.cpu_count() or 2
-        self._pool = ThreadPoolExecutor(max_workers=self.local_workers, thread_name_prefix="offline")
+        in_processes = settings.image_processes if processes is None else processes
+        self.workers = ImageWorkers(self.local_workers, processes=bool(in_processes))
         self.memory = MemoryBudget(settings.memory_budget_mb * 2**20)
 
     async def aclose(self) -> None:
-        """Release the HTTP pool and the worker threads."""
+        """Release the HTTP pool and the workers."""
         await self.client.aclose()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    async def _cpu(self, func: Callable[..., T], *args: object) -> T:
-        """Run CPU-heavy work off the event loop, in the bounded pool."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+        self.workers.close()
 
     async def remove(
         self, request: RemoveRequest, on_progress: ProgressCallback | None = None
@@ -168,29 +168,24 @@ class Service:
             raise BudgetExhaustedError(self.guard.refusal())
         budget = self.guard if counted else None
         clock = _Clock()
-        pixels = await self._cpu(_pixels, request)  # from the headers: nothing is decoded before admission
+        # The header only (nothing is decoded before admission): light, so a thread of the event loop's.
+        pixels = await asyncio.to_thread(_pixels, request)
         on_wait = _waiting_reporter(on_progress)
+        work = dataclasses.replace(request, api_key=None)  # what crosses to a worker carries no key
         if request.engine == "local":
             async with self.memory.admit(estimate(pixels, "local"), on_wait):
-                photo, mask = await self._cpu(_prepare_inputs, request)
-                assert mask is not None  # _prepare_inputs insists on a mask for this engine
-                clock.mark("prepare_s")
-                method = local.choose_method(mask) if request.method == "auto" else request.method
-                rgb = await self._cpu(local.inpaint, photo.rgb, mask, method)
-                del mask
-                clock.mark("engine_s")
-                output = await self._cpu(_finish, photo, rgb, request)
-            flat = _flattened(photo, request)
-            return _result(request, output, photo.size, None, None, clock, method=method, flattened=flat)
+                output, size, method, flat, steps = await self.workers.run(_run_local, work)
+            clock.add(steps)
+            return _result(request, output, size, None, None, clock, method=method, flattened=flat)
         whole = self.settings.send_whole_photo if request.whole_photo is None else request.whole_photo
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
-            sending = await self._cpu(_prepare_remote, request, whole)
+            sending = await self.workers.run(_prepare_remote, work, whole)
         clock.mark("prepare_s")
         # Only the compressed photo, the payload and the mask's patch are held while Novita works.
         remote = await self._run_remote(request, sending.payload, on_progress, budget)
         clock.mark("engine_s")
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
-            finished, size, flat = await self._cpu(_finish_remote, request, sending, remote.data)
+            finished, size, flat = await self.workers.run(_finish_remote, work, sending, remote.data)
         return _result(request, finished, size, remote.task_id, sending.region, clock, flattened=flat)
 
     async def _run_remote(
@@ -222,6 +217,23 @@ class Service:
             on_progress=on_progress,
             budget=budget,
         )
+
+
+def _run_local(
+    request: RemoveRequest,
+) -> tuple[tuple[bytes, str], tuple[int, int], local.Method, bool, dict[str, float]]:
+    """The offline removal's CPU work in one piece (the decoded photo never leaves the worker)."""
+    clock = _Clock()
+    photo, mask = _prepare_inputs(request)
+    assert mask is not None  # _prepare_inputs insists on a mask for this engine
+    clock.mark("prepare_s")
+    method = local.choose_method(mask) if request.method == "auto" else request.method
+    rgb = local.inpaint(photo.rgb, mask, method)
+    del mask
+    clock.mark("engine_s")
+    output = _finish(photo, rgb, request)
+    clock.mark("finish_s")
+    return output, photo.size, method, _flattened(photo, request), clock.timings
 
 
 def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Array | None]:
@@ -313,6 +325,11 @@ class _Clock:
         self.timings[step] = round(now - self.last, 3)
         self.last = now
 
+    def add(self, steps: dict[str, float]) -> None:
+        """Steps timed elsewhere (in a worker), up to now."""
+        self.timings.update(steps)
+        self.last = time.perf_counter()
+
 
 def _result(
     request: RemoveRequest,
@@ -325,7 +342,8 @@ def _result(
     method: local.Method | None = None,
     flattened: bool = False,
 ) -> RemoveResult:
-    clock.mark("finish_s")
+    if "finish_s" not in clock.timings:  # else a worker timed it (and everything before it)
+        clock.mark("finish_s")
     timings = {**clock.timings, "total_s": round(clock.last - clock.started, 3)}
     return RemoveResult(
         data=written[0],

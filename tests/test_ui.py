@@ -613,7 +613,8 @@ def test_an_api_call_waiting_for_a_busy_engine_keeps_its_upload_through_the_cach
     settings = fast_settings(fake_server.url, api_key=None)
     options = Options(offline_concurrency=1)
     app = App(settings, options)
-    busy, release, remove = [], threading.Event(), app.service.remove
+    busy: list[RemoveRequest] = []
+    release, remove = threading.Event(), app.service.remove
 
     async def first_call_stays_busy(request: RemoveRequest, *args: Any, **kwargs: Any) -> Any:
         if not busy:  # another user's large photo, still being processed

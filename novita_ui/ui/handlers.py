@@ -46,7 +46,10 @@ class App:
     ) -> None:
         self.settings = settings
         self.options = options or Options()
-        self.service = service or Service(settings)  # it holds the spend guard (--max-requests-per-hour)
+        if service is None:  # image work in processes unless NOVITA_UI_IMAGE_PROCESSES=0 (workers.py)
+            service = Service(settings, processes=settings.image_processes is not False)
+            service.workers.warm_up()
+        self.service = service  # it holds the spend guard (--max-requests-per-hour)
         if self.options.output_dir is not None:
             storage.remove_partial_files(self.options.output_dir)  # what a killed server was writing
         # Inside Gradio's cache folder, results are served as they are: outside it, Gradio would copy every
