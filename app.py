@@ -77,6 +77,7 @@ def resolve_address(host: str | None, port: int | None) -> tuple[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, build settings and the UI, launch (blocks until Ctrl-C)."""
     args = build_parser().parse_args(argv)
+    import dataclasses
     import logging
 
     from novita_ui.config import Settings, env_flag, env_value
@@ -86,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request is noise
     try:
         settings = Settings.load(max_requests_per_hour=args.max_requests_per_hour)
+        if settings.image_processes is None:  # the server: image work in worker processes (workers.py)
+            settings = dataclasses.replace(settings, image_processes=True)
         auth = parse_auth(args.auth or env_value("NOVITA_UI_AUTH"))
         host, port = resolve_address(args.host, args.port)
         mcp = args.mcp if args.mcp is not None else env_flag("NOVITA_UI_MCP")

@@ -63,8 +63,8 @@ class Settings:
     # Spend guard (guard.py): at most this many Novita requests per sliding hour on this key (api_key);
     # requests made with a caller's own key are not counted. None = unlimited.
     max_requests_per_hour: int | None = None
-    # Image work in worker processes instead of threads (workers.py). None: the front end decides (the web
-    # app uses processes, so a 100 MP photo cannot hold its GIL; the CLI threads, which start faster).
+    # Image work in worker processes instead of threads (workers.py). None: the front end decides (app.py
+    # uses processes, so a 100 MP photo cannot hold the server's GIL; the CLI threads, which start faster).
     image_processes: bool | None = None
 
     @classmethod

@@ -616,13 +616,12 @@ def test_an_api_call_waiting_for_a_busy_engine_keeps_its_upload_through_the_cach
     busy: list[RemoveRequest] = []
     release, remove = threading.Event(), app.service.remove
 
-    async def first_call_stays_busy(request: RemoveRequest, *args: Any, **kwargs: Any) -> Any:
-        if not busy:  # another user's large photo, still being processed
-            busy.append(request)
-            await asyncio.to_thread(release.wait, 60)
+    async def engine_busy_until_released(request: RemoveRequest, *args: Any, **kwargs: Any) -> Any:
+        busy.append(request)  # the first call: another user's large photo, still being processed
+        await asyncio.to_thread(release.wait, 60)
         return await remove(request, *args, **kwargs)
 
-    app.service.remove = first_call_stays_busy  # type: ignore[method-assign]
+    app.service.remove = engine_busy_until_released  # type: ignore[method-assign]
     demo = build_app(settings, options, app=app)
     demo.queue(**queue_kwargs(options))
     port = free_port()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,17 @@ async def test_worker_processes_yield_the_cpu_to_the_web_server() -> None:
         assert await workers.run(os.nice, 0) == min(19, os.nice(0) + WORKER_NICENESS)
     finally:
         workers.close()
+
+
+def test_the_web_server_does_image_work_in_niced_worker_processes(tmp_path: Path) -> None:
+    import psutil
+
+    from tests.browser.helpers import start_app, stop_app
+
+    server = start_app(base_url="http://127.0.0.1:9", workdir=tmp_path)
+    try:
+        children = psutil.Process(server.process.pid).children()
+        workers = [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
+        assert workers and all(w.nice() >= WORKER_NICENESS for w in workers), workers
+    finally:
+        stop_app(server)

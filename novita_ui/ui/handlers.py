@@ -46,9 +46,9 @@ class App:
     ) -> None:
         self.settings = settings
         self.options = options or Options()
-        if service is None:  # image work in processes unless NOVITA_UI_IMAGE_PROCESSES=0 (workers.py)
-            service = Service(settings, processes=settings.image_processes is not False)
-            service.workers.warm_up()
+        if service is None:
+            service = Service(settings)
+            service.workers.warm_up()  # worker processes (if any) start with the server, not with a photo
         self.service = service  # it holds the spend guard (--max-requests-per-hour)
         if self.options.output_dir is not None:
             storage.remove_partial_files(self.options.output_dir)  # what a killed server was writing
