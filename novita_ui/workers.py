@@ -53,7 +53,8 @@ class ImageWorkers:
                 self._pool.submit(os.getpid)
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
-        """``func(*args)`` in the pool, awaited off the event loop; a crashed worker becomes a message."""
+        """``func(*args)`` in the pool, awaited off the event loop; a crashed worker becomes a message (for
+        every job the broken pool held: Python's process pool fails them all)."""
         loop = asyncio.get_running_loop()
         if not self.processes:
             return await loop.run_in_executor(self._pool, func, *args)
