@@ -13,6 +13,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -73,9 +75,19 @@ class ImageWorkers:
 
 
 def _start_worker() -> None:
-    """In each worker process: a lower priority, and big blocks from mmap (freed memory goes back)."""
+    """In each worker process: a lower priority, big blocks from mmap (freed memory goes back), and an end
+    when the server goes (a killed server's pool never tells its workers)."""
     os.nice(WORKER_NICENESS)
     budget.prefer_mmap()
+    server = os.getppid()
+    threading.Thread(target=_exit_with, args=(server,), name="exit-with-server", daemon=True).start()
+
+
+def _exit_with(server: int) -> None:
+    """Poll the parent once a second; once it is gone (re-parented), end this worker at once."""
+    while os.getppid() == server:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _in_worker(func: Callable[..., T], *args: object) -> T:

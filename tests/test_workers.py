@@ -68,3 +68,16 @@ def test_the_web_server_does_image_work_in_niced_worker_processes(tmp_path: Path
         assert workers and all(w.nice() >= WORKER_NICENESS for w in workers), workers
     finally:
         stop_app(server)
+
+
+def test_worker_processes_end_when_the_server_is_killed(tmp_path: Path) -> None:
+    import psutil
+
+    from tests.browser.helpers import start_app
+
+    server = start_app(base_url="http://127.0.0.1:9", workdir=tmp_path)
+    children = psutil.Process(server.process.pid).children()
+    server.process.kill()  # SIGKILL: no clean shutdown tells the pool anything
+    server.process.wait(10)
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, f"worker processes outlived the killed server: {alive}"
