@@ -203,7 +203,7 @@ def _measure_naive_app(context: Any, photo: Path, runs: int) -> dict[str, Any]:
                     timeout=60_000,
                 )
                 loads.append(time.perf_counter() - started)
-                box = page.locator(h.EDITOR_CANVAS).bounding_box()
+                box = page.locator(h.EDITOR_CANVAS).bounding_box(timeout=60_000)  # 30 s failed at load 10
                 y = box["y"] + box["height"] / 2
                 page.mouse.move(box["x"] + box["width"] * 0.35, y)
                 page.mouse.down()
