@@ -14,9 +14,9 @@ with machine load:
 
 | path | Remove -> result shown | drop -> paintable | uploaded after click |
 |---|---:|---:|---:|
-| this app (Offline, Telea) | 1.6-2.2 s | 1.2-1.9 s | 3.9 MB |
-| this app (Novita Eraser, fake server) | 2.4-2.6 s | 1.3 s | 3.9 MB |
-| naive editor path (baseline) | 17-31 s | 5-7 s | 59.5 MB |
+| this app (Offline, Telea) | 3.96-4.28 s (1.6-2.2 s on 2026-11-21) | 1.9 s | 3.9 MB |
+| this app (Novita Eraser, fake server) | 6.42-6.95 s (2.4-2.6 s on 2026-11-21) | 2.4 s | 3.9 MB |
+| naive editor path (baseline) | 24.3-25.5 s | 5.5 s | 59.5 MB |
 
     .venv/bin/python -m benchmarks.bench_browser [--quick]
 """
