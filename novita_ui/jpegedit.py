@@ -50,11 +50,10 @@ def block_edit(original: bytes, before: Array, after: Array) -> bytes:
     applied), as :func:`imaging.open_photo` gives them.
     """
     source = _inspect(original)
-    upright_box = _changed_box(before, after)
-    if upright_box is None:
+    found = _changed(before, after)
+    if found is None:
         return original  # nothing changed: the file itself is the exact answer
-    x0, y0, x1, y1 = upright_box
-    local = _differs(before[y0:y1, x0:x1], after[y0:y1, x0:x1])
+    upright_box, local = found
     height, width = before.shape[:2]
     sx0, sy0, sx1, sy1 = _box_to_stored(upright_box, source.orientation, (width, height))
     stored = _to_stored(after, source.orientation)
@@ -118,23 +117,22 @@ def _replacements(
     return replacements
 
 
-def _differs(before: Array, after: Array) -> Any:
-    """Where two RGB images differ in any channel (OpenCV: ~10x faster than numpy's != and any)."""
-    red, green, blue = cv2.split(cv2.absdiff(before, after))
-    return cv2.bitwise_or(cv2.bitwise_or(red, green), blue) > 0
+def _changed(before: Array, after: Array) -> tuple[tuple[int, int, int, int], Any] | None:
+    """The box (x0, y0, x1, y1) around every pixel that differs and, within it, where they differ; or None.
 
-
-def _changed_box(before: Array, after: Array) -> tuple[int, int, int, int] | None:
-    """The box (x0, y0, x1, y1) around every pixel that differs, or None (~25 ms at 12 MP)."""
+    One OpenCV difference serves both (~25 ms at 12 MP; numpy's != and any are 10-15x slower).
+    """
     height, width = before.shape[:2]
-    diff = cv2.absdiff(before, after).reshape(height, width * 3)  # 15x faster than numpy's !=
-    rows = diff.max(axis=1) > 0
+    diff = cv2.absdiff(before, after)
+    flat = diff.reshape(height, width * 3)
+    rows = flat.max(axis=1) > 0
     if not rows.any():
         return None
-    cols = diff.max(axis=0).reshape(width, 3).max(axis=1) > 0
+    cols = flat.max(axis=0).reshape(width, 3).max(axis=1) > 0
     y0, y1 = int(np.argmax(rows)), height - int(np.argmax(rows[::-1]))
     x0, x1 = int(np.argmax(cols)), width - int(np.argmax(cols[::-1]))
-    return x0, y0, x1, y1
+    red, green, blue = cv2.split(diff[y0:y1, x0:x1])
+    return (x0, y0, x1, y1), cv2.bitwise_or(cv2.bitwise_or(red, green), blue) > 0
 
 
 def _box_to_stored(
