@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -160,24 +161,32 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     ours, naive = overhead
     mine, sdk = poll_rows[0], poll_rows[1]
     stuck, stuck_sdk = stuck_rows[0], stuck_rows[1]
-    details = [
-        {"figure": f"  detail: {r['path']} path", "value": f"{r['client_ms']:.0f} ms", "baseline": r["split"]}
-        for r in overhead
-    ] + [
-        {
-            "figure": f"  detail: {r['variant']}",
-            "value": f"{r['median_delay_ms']:.0f} ms delay",
-            "baseline": f"{r['polls_per_s']:.2f} polls/s",
-        }
-        for r in poll_rows
-    ] + [
-        {
-            "figure": f"  detail: {r['variant']}, eta stuck at 1 s",
-            "value": f"{r['median_delay_ms']:.0f} ms delay",
-            "baseline": f"{r['polls_per_s']:.2f} polls/s",
-        }
-        for r in stuck_rows
-    ]
+    details = (
+        [
+            {
+                "figure": f"  detail: {r['path']} path",
+                "value": f"{r['client_ms']:.0f} ms",
+                "baseline": r["split"],
+            }
+            for r in overhead
+        ]
+        + [
+            {
+                "figure": f"  detail: {r['variant']}",
+                "value": f"{r['median_delay_ms']:.0f} ms delay",
+                "baseline": f"{r['polls_per_s']:.2f} polls/s",
+            }
+            for r in poll_rows
+        ]
+        + [
+            {
+                "figure": f"  detail: {r['variant']}, eta stuck at 1 s",
+                "value": f"{r['median_delay_ms']:.0f} ms delay",
+                "baseline": f"{r['polls_per_s']:.2f} polls/s",
+            }
+            for r in stuck_rows
+        ]
+    )
     return [
         {
             "figure": "client overhead, 16 MP JPEG (ms)",
@@ -216,6 +225,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         },
         *({**row, "target": "", "ok": True} for row in details),
     ]
+
+
+def cli(
+    argv: list[str] | None,
+    run: Callable[[bool], list[dict[str, Any]]],
+    command: str,
+    doc: str | None,
+    quick_help: str,
+    header: str = "",
+) -> int:
+    """A benchmark's command line: --quick, the table, the command; exit 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    rows = run(args.quick)
+    if header:
+        print(header)
+    print_table(rows, command + (" --quick" if args.quick else ""))
+    return 0 if all(r["ok"] for r in rows) else 1
 
 
 def print_table(rows: list[dict[str, Any]], command: str) -> None:

@@ -19,7 +19,6 @@ Times are CPU time of this process (the machine is shared; wall time there measu
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import time
@@ -265,14 +264,9 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller photos")
-    args = parser.parse_args(argv)
-    from benchmarks.bench_client import print_table
+    from benchmarks.bench_client import cli
 
-    rows = run(args.quick)
-    print_table(rows, COMMAND + (" --quick" if args.quick else ""))
-    return 0 if all(r["ok"] for r in rows) else 1
+    return cli(argv, run, COMMAND, __doc__, "smaller photos")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ each measurement is a fresh process, so peaks do not mix.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -154,17 +153,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="24 and 48 MP only")
-    args = parser.parse_args(argv)
-    from benchmarks.bench_client import print_table
+    from benchmarks.bench_client import cli
 
-    rows = run(args.quick)
-    print(
+    header = (
         f"before = commit {BASELINE} (whole photo shrunk to fit); value / baseline = scale, bytes, peak, time"
     )
-    print_table(rows, COMMAND + (" --quick" if args.quick else ""))
-    return 0 if all(r["ok"] for r in rows) else 1
+    return cli(argv, run, COMMAND, __doc__, "24 and 48 MP only", header)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ that code is not re-run here, as it would take the shared machine down.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import multiprocessing
 import statistics
@@ -220,14 +219,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="12 calls instead of 32")
-    args = parser.parse_args(argv)
-    from benchmarks.bench_client import print_table
+    from benchmarks.bench_client import cli
 
-    rows = run(args.quick)
-    print_table(rows, COMMAND + (" --quick" if args.quick else ""))
-    return 0 if all(r["ok"] for r in rows) else 1
+    return cli(argv, run, COMMAND, __doc__, "12 calls instead of 32")
 
 
 if __name__ == "__main__":
