@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from ..config import Settings
-from . import agents, protect
+from . import agents, pagecache, protect
 from . import editor as editor_config
 from .editor_page import EDITOR_CSS, editor_js
 from .gradio_seams import keep_scratch_in_cache
@@ -185,8 +185,10 @@ def launch_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch`` (after ``demo.queue(**queue_kwargs(options))``)."""
     opts = options or Options()
-    # protect.py: sign-in on every route (the MCP route with HTTP Basic), throttled sign-in.
-    app_kwargs = protect.app_kwargs() | (agents.loopback_app_kwargs(auth) if mcp else {})
+    # protect.py: sign-in on every route (the MCP route with HTTP Basic), throttled sign-in; inside it,
+    # pagecache.py: the page, config and API info built once, not per request.
+    app_kwargs = {"middleware": [protect.middleware(), pagecache.middleware()]}
+    app_kwargs |= agents.loopback_app_kwargs(auth) if mcp else {}
     return {
         "mcp_server": mcp,  # the public endpoints as MCP tools at /gradio_api/mcp/ (agents.py)
         "server_name": host,

@@ -26,6 +26,7 @@ import secrets
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -59,11 +60,14 @@ _API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.DOTALL)
 _MAX_LOGIN_BODY = 64 * 1024
 
 
-def app_kwargs(throttle: LoginThrottle | None = None) -> dict[str, Any]:
-    """``launch(app_kwargs=...)`` that installs :class:`Protect` (a fresh throttle unless one is given)."""
-    from starlette.middleware import Middleware
+def middleware(throttle: LoginThrottle | None = None) -> Middleware:
+    """:class:`Protect` for ``launch(app_kwargs={"middleware": [...]})``; a fresh throttle unless given."""
+    return Middleware(Protect, throttle=throttle or LoginThrottle())
 
-    return {"middleware": [Middleware(Protect, throttle=throttle or LoginThrottle())]}
+
+def app_kwargs(throttle: LoginThrottle | None = None) -> dict[str, Any]:
+    """``launch(app_kwargs=...)`` that installs :class:`Protect` alone."""
+    return {"middleware": [middleware(throttle)]}
 
 
 class Protect:
@@ -80,7 +84,7 @@ class Protect:
         path = scope["path"].rstrip("/") or "/"
         if path == "/login" and scope["method"] == "POST":
             return await self._login(scope, receive, send)
-        if _signed_in(gradio_app, scope):
+        if signed_in_user(gradio_app, scope) is not None:
             return await self.app(scope, receive, send)
         if path == MCP_PATH or path.startswith(MCP_PATH + "/"):
             return await self._mcp(gradio_app, scope, receive, send)
@@ -151,11 +155,14 @@ def password_ok(auth: Any, user: str, password: str) -> bool:
     return expected is not None and secrets.compare_digest(password.encode(), str(expected).encode())
 
 
-def _signed_in(gradio_app: Any, scope: Scope) -> bool:
+def signed_in_user(gradio_app: Any, scope: Scope) -> str | None:
+    """The user whose sign-in cookie the request carries, as Gradio's ``get_current_user`` reads it; None
+    when signed out (or without ``--auth``: Gradio then hands out no tokens)."""
     cookies = Request(scope).cookies
     cookie_id = getattr(gradio_app, "cookie_id", "")
     token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
-    return bool(token) and getattr(gradio_app, "tokens", {}).get(token) is not None
+    user = getattr(gradio_app, "tokens", {}).get(token) if token else None
+    return None if user is None else str(user)
 
 
 async def _read_body(receive: Receive) -> bytes | None:
