@@ -1,6 +1,7 @@
-"""The page, its config and its API description are built once for a crowd of visitors, never served to the
-wrong one (another public address, another user, a signed-out cookie), and never kept when they should not be
-(issue 13: GET / stayed over 0.5 s while 32 clients connected; ``benchmarks/bench_memory.py`` measures it)."""
+"""A crowd of clients connecting at once: the page, its config and its API description are built once, never
+served to the wrong visitor (another public address, another user, a signed-out cookie) and never kept when
+they should not be; each new session copies the page's component configs instead of building them (issue 13:
+GET / stayed over 0.5 s while 32 clients connected; ``benchmarks/bench_memory.py`` measures it)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,23 @@ def test_with_auth_a_kept_page_never_reaches_another_user_or_a_signed_out_cookie
             assert old_cookie.get(url + "config").status_code == 401
     finally:
         demo.close()
+
+
+def test_a_new_session_starts_with_the_configs_gradio_builds_and_edits_only_its_own(open_app):
+    from gradio.state_holder import SessionState
+
+    demo, _ = open_app
+    gradio_built = object.__new__(SessionState)
+    SessionState.__init__.gradio_init(gradio_built, demo)  # type: ignore[attr-defined]
+    first, second = SessionState(demo), SessionState(demo)
+    assert vars(first).keys() == vars(gradio_built).keys()
+    for session in (first, second):
+        assert session.config_values == gradio_built.config_values
+        assert (session.state_data, session.is_closed) == ({}, False)
+    key = next(k for k, c in first.config_values.items() if "value" in c.get("props", {}))
+    first._update_value_in_config(key, "this tab's value")
+    assert second.config_values[key]["props"]["value"] != "this tab's value"
+    assert SessionState(demo).config_values == gradio_built.config_values
 
 
 class _Gradio:

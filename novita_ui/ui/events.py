@@ -16,7 +16,7 @@ from ..config import Settings
 from . import agents, pagecache, protect
 from . import editor as editor_config
 from .editor_page import EDITOR_CSS, editor_js
-from .gradio_seams import keep_scratch_in_cache
+from .gradio_seams import build_session_config_once, keep_scratch_in_cache
 from .handlers import App
 from .helpers import CACHE_SWEEP, ENGINE_LABELS, Options, engine_note
 from .layout import Page, build_page
@@ -38,6 +38,7 @@ PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 def build_app(settings: Settings, options: Options | None = None, *, app: App | None = None) -> gr.Blocks:
     """The whole page. Launch it with ``demo.queue(**queue_kwargs(o)).launch(**launch_kwargs(o, ...))``."""
     app = app or App(settings, options)
+    build_session_config_once()  # a connecting client's session no longer holds the event loop ~20 ms
     demo = gr.Blocks(title="Remove objects from photos", delete_cache=CACHE_SWEEP)
     with demo:
         page = build_page(app.options, app.has_server_key)
