@@ -1,12 +1,13 @@
 """The page, its config and its API description, built once and served from memory (an ASGI middleware).
 
 Gradio builds ``GET /``, ``/config`` and ``/gradio_api/info`` anew for every request: deep copies of the
-whole page config, the root URL written into every component, the API page's code snippets. That is 45-80 ms
-of Python holding the GIL each, so 32 clients connecting at once (a shared demo link, a script's threads)
-kept the page from loading for 1.5-4 s (``benchmarks/bench_memory.py``). What Gradio builds depends only on
-the request's URL and query, the headers it reads the public root from, and the signed-in user, so the
-response is kept per those for :data:`TTL` seconds, and a request arriving while the same response is being
-built waits for it instead of building it again.
+whole page config, the root URL written into every component, the API page's code snippets: 14-21 ms of
+Python holding the GIL each (idle; 32 at once took up to 0.8 s), so while clients connect in a crowd (a
+shared demo link, a script's threads) every visitor's page waits (``benchmarks/bench_memory.py``). Served
+from here it takes 2 ms. What Gradio builds depends only on the request's URL and query, the headers it
+reads the public root from, and the signed-in user, so the response is kept per those for :data:`TTL`
+seconds, and a request arriving while the same response is being built waits for it instead of building
+it again.
 
 Only complete 200 answers without cookies are kept. It sits inside :class:`~.protect.Protect` (which blanks
 the API schema on the anonymous sign-in page on the way out), and with Gradio's ``auth_dependency`` (not
