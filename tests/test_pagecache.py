@@ -73,6 +73,20 @@ def test_each_public_address_gets_the_page_with_its_own_root(open_app):
     assert via_proxy == config_via_proxy == "http://demo.example.com"
 
 
+def test_a_kept_page_carries_no_header_another_request_was_answered_with(open_app):
+    """Gradio's CORS layer (outside the cache) adds the caller's Origin to each answer it passes on."""
+    _, url = open_app
+    with httpx.Client(timeout=60) as client:
+        for path in ("?cors=1", "config?cors=1"):
+            first = client.get(url + path, headers={"origin": "http://localhost:5173"})
+            assert first.headers.get("access-control-allow-origin") == "http://localhost:5173"
+            later = client.get(url + path)  # from the cache
+            assert later.content == first.content
+            assert "access-control-allow-origin" not in later.headers, "another caller's CORS origin"
+            other = client.get(url + path, headers={"origin": "http://localhost:3000"})
+            assert other.headers.get_list("access-control-allow-origin") == ["http://localhost:3000"]
+
+
 def test_with_auth_a_kept_page_never_reaches_another_user_or_a_signed_out_cookie():
     demo, url = _launch(auth=(USER, PASSWORD))
     try:

@@ -68,7 +68,7 @@ class PageCache:
         kept = self._fresh(key)
         if kept is not None:
             start, body = kept
-            await send(start)
+            await send(_copy(start))  # the layers outside (CORS, Protect) edit the headers in place
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         if key in self._building:  # another request started building meanwhile: not worth a second wait
@@ -101,7 +101,7 @@ class PageCache:
         async def record(message: Message) -> None:
             nonlocal start, size, keep
             if message["type"] == "http.response.start":
-                start = message
+                start = _copy(message)  # as Gradio sent it, before the layers outside add their headers
                 headers = [name.lower() for name, _ in message.get("headers", [])]
                 keep = message["status"] == 200 and b"set-cookie" not in headers
             elif message["type"] == "http.response.body" and keep:
@@ -119,6 +119,11 @@ class PageCache:
             self._kept.move_to_end(key)
             while len(self._kept) > self.entries:
                 self._kept.popitem(last=False)
+
+
+def _copy(start: Message) -> Message:
+    """A response start whose header list can be edited without touching ``start``."""
+    return {**start, "headers": list(start.get("headers", []))}
 
 
 def _key(scope: Scope, user: str | None) -> Key:
