@@ -29,7 +29,7 @@ def _client(quick: bool) -> list[Row]:
 
 def _local(quick: bool) -> list[Row]:
     from benchmarks import bench_local
-    from novita_ui import local
+    from novita_ui.pixels import local
 
     rows = bench_local.run(quick)
 

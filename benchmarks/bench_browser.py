@@ -121,8 +121,8 @@ def _naive_app() -> Any:
     """The straightforward app: the editor holds the full photo and is the Remove event's input."""
     import gradio as gr
 
-    from novita_ui import imaging
     from novita_ui.config import Settings
+    from novita_ui.pixels import imaging
     from novita_ui.service import RemoveRequest, Service
 
     service = Service(Settings.load(env={}))

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from novita_ui import imaging
-from novita_ui.client import NovitaClient
 from novita_ui.config import Settings
+from novita_ui.novita.client import NovitaClient
+from novita_ui.pixels import imaging
 from tests.fake_novita import TEST_KEY, FakeNovita, TaskPlan, running_fake_novita
 from tests.images import box_mask, photo_like
 

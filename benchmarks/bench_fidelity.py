@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from novita_ui import imaging, jpegblocks, jpegedit
+from novita_ui.pixels import imaging, jpegblocks, jpegedit
 from novita_ui.service import RemoveRequest, _finish
 from tests.images import encode, photo_like
 

@@ -1,4 +1,4 @@
-"""Benchmark of the offline engine (novita_ui.local): time, peak memory and fill quality on a 12 MP scene.
+"""Benchmark of the offline engine (novita_ui.pixels.local): time, peak memory and fill quality, 12 MP scene.
 
 The scene is a 4 x 3 mosaic of 1000 x 1000 tiles made from the photos and textures that ship inside the
 scikit-image wheel (nothing is downloaded). Masks of 0.5 %, 2 % and 10 % of the area are ellipses and
@@ -143,7 +143,7 @@ def _status_kib(field: str) -> int:
 
 def _child(folder: str, method: str, strategy: str, tag: str, runs: int, workers: int | None = None) -> None:
     """Run one case in this (fresh) process and print its figures as JSON."""
-    from novita_ui import local
+    from novita_ui.pixels import local
 
     base = Path(folder)
     image, mask = np.load(base / "input.npy"), np.load(base / f"mask_{tag}.npy")
@@ -172,7 +172,7 @@ def _child(folder: str, method: str, strategy: str, tag: str, runs: int, workers
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Measure every method x strategy x mask size; one dict per case."""
-    from novita_ui import local
+    from novita_ui.pixels import local
 
     height, width = (1500, 2000) if quick else (3000, 4000)
     truth = scene(height, width)
@@ -245,7 +245,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def summary(rows: list[dict[str, Any]]) -> str:
     """The figures against the targets: default <= 2 s at 2 %, crop >= 5x at 0.5 %, beating mean fill."""
-    from novita_ui import local
+    from novita_ui.pixels import local
 
     def pick(method: str, strategy: str, pct: float) -> dict[str, Any]:
         return next(r for r in rows if (r["method"], r["strategy"], r["mask_pct"]) == (method, strategy, pct))

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from benchmarks.bench_local import psnr, scene
-from novita_ui import local
+from novita_ui.pixels import local
 
 WIDTH, HEIGHT = 1600, 1200
 

@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import InputError  # light: the errors module imports nothing
+from novita_ui.errors import InputError  # light: the errors module imports nothing
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .imaging import OutputFormat
-    from .service import Engine, Service
+    from novita_ui.config import Settings
+    from novita_ui.pixels.imaging import OutputFormat
+    from novita_ui.service import Engine, Service
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,8 @@ def _sources_and_masks(options: BatchOptions) -> tuple[list[Path], dict[str, Pat
 
 def plan_batch(options: BatchOptions, engine: Engine) -> list[Job]:
     """Pair images with masks and outputs; raises InputError for usage problems (CLI exit 2)."""
-    from .normalise import format_for_path, mask_or_prompt_problem, text_or_none
-    from .service import output_name
+    from novita_ui.normalise import format_for_path, mask_or_prompt_problem, text_or_none
+    from novita_ui.service import output_name
 
     images, masks = _sources_and_masks(options)
     if not images:
@@ -211,7 +211,7 @@ def plan_batch(options: BatchOptions, engine: Engine) -> list[Job]:
 
 def _check_options(options: BatchOptions, engine: Engine, settings: Settings) -> None:
     """Usage problems that concern the whole batch, found before any work starts."""
-    from .normalise import mask_or_prompt_problem, text_or_none
+    from novita_ui.normalise import mask_or_prompt_problem, text_or_none
 
     prompt = text_or_none(options.prompt)
     if prompt and engine != "eraser":
@@ -230,7 +230,7 @@ def _check_options(options: BatchOptions, engine: Engine, settings: Settings) ->
 
 
 def _read_single_mask(path: Path) -> bytes:
-    from . import imaging
+    from novita_ui.pixels import imaging
 
     try:
         data = path.read_bytes()
@@ -265,9 +265,9 @@ async def _clean_one(run: _Run, job: Job, outcome: Outcome) -> str | None:
     A task's id goes into ``outcome`` the moment Novita creates it, so the report names a paid task even when
     it fails or times out later.
     """
-    from .client import TaskProgress
-    from .service import RemoveRequest
-    from .storage import write_atomic
+    from novita_ui.novita.client import TaskProgress
+    from novita_ui.runtime.storage import write_atomic
+    from novita_ui.service import RemoveRequest
 
     def note_task(progress: TaskProgress) -> None:
         if progress.status == "created" and progress.task_id:
@@ -292,7 +292,7 @@ async def _clean_one(run: _Run, job: Job, outcome: Outcome) -> str | None:
 
 async def _process(run: _Run, job: Job, outcome: Outcome) -> None:
     """Clean one image into ``outcome``; every failure becomes a reason, never an exception."""
-    from .errors import AuthenticationError, BadRequestError, RemoteError, TaskError
+    from novita_ui.errors import AuthenticationError, BadRequestError, RemoteError, TaskError
 
     async with run.semaphore:
         if run.fatal:
@@ -386,7 +386,7 @@ async def run_batch_async(
     service: Service | None = None,
 ) -> BatchResult:
     """Plan, run and report a batch (raises InputError before any work for usage problems)."""
-    from .service import Service
+    from novita_ui.service import Service
 
     engine = resolve_engine(options, settings)
     _check_options(options, engine, settings)
@@ -439,7 +439,7 @@ def _announce(engine: Engine, rate: float | None, total: int, skipped: int, enab
 
 def write_reports(options: BatchOptions, result: BatchResult) -> tuple[Path, Path]:
     """``report.json`` (summary + rows) and ``report.csv`` (rows) in the output folder, atomically."""
-    from .storage import write_atomic, write_json_atomic
+    from novita_ui.runtime.storage import write_atomic, write_json_atomic
 
     rows = [asdict(outcome) for outcome in result.outcomes]
     summary: dict[str, Any] = {
@@ -502,7 +502,7 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Run a batch; returns the exit code."""
-    from .config import Settings
+    from novita_ui.config import Settings
 
     options = options_from_args(args)
     try:

@@ -34,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse tree for every subcommand."""
     parser = argparse.ArgumentParser(
         prog="python -m novita_ui",
+        epilog="novita-ui with no command starts the web app, like novita-ui serve.",
         description="Remove objects from photos with Novita AI (NOVITA_API_KEY) or offline.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # `serve` is dispatched before parsing (main): its flags are the web app's (novita_ui.serve).
+    commands.add_parser("serve", help="start the web app (its flags: serve --help)", add_help=False)
     erase = commands.add_parser("erase", help="Novita image-eraser: mask and/or prompt")
     _add_common(erase, mask_required=False)
     erase.add_argument("--prompt", help="what to remove, e.g. 'dog'")
@@ -54,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(offline, mask_required=True)
     offline.add_argument("--method", choices=("patchmatch", "telea"), help="inpainting method")
     offline.add_argument("--prompt", help=argparse.SUPPRESS)  # accepted only to explain it cannot work
-    from .batch import add_batch_parser  # lazy: keeps `--help` of the other commands light
+    from novita_ui.batch import add_batch_parser  # lazy: keeps `--help` of the other commands light
 
     add_batch_parser(commands)
     return parser
@@ -83,7 +86,7 @@ class _ProgressPrinter:
         self._last = ""
 
     def __call__(self, progress: object) -> None:
-        from .client import TaskProgress
+        from novita_ui.novita.client import TaskProgress
 
         assert isinstance(progress, TaskProgress)
         if progress.status == "failed":
@@ -105,11 +108,11 @@ class _ProgressPrinter:
 
 
 async def _run_single(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .imaging import OutputFormat
-    from .normalise import format_for_path
-    from .service import RemoveRequest, Service
-    from .storage import write_atomic
+    from novita_ui.config import Settings
+    from novita_ui.normalise import format_for_path
+    from novita_ui.pixels.imaging import OutputFormat
+    from novita_ui.runtime.storage import write_atomic
+    from novita_ui.service import RemoveRequest, Service
 
     image = _read(args.image, "image")
     mask = _read(args.mask, "mask") if args.mask else None
@@ -140,14 +143,21 @@ async def _run_single(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m novita_ui") -> int:
     """Entry point for ``python -m novita_ui``; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    from .errors import InputError, NovitaUIError
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        from novita_ui.serve import main as serve
+
+        return serve(argv[1:], prog=f"{prog} serve")
+    parser = build_parser()
+    parser.prog = prog
+    args = parser.parse_args(argv)
+    from novita_ui.errors import InputError, NovitaUIError
 
     try:
         if args.command == "batch":
-            from .batch import run_batch
+            from novita_ui.batch import run_batch
 
             return run_batch(args)
         return asyncio.run(_run_single(args))
@@ -163,3 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"error: cannot write {args.output}: {error.strerror or error}", EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+
+
+def entry() -> int:
+    """The ``novita-ui`` command: no arguments starts the web app; otherwise as ``python -m novita_ui``."""
+    argv = sys.argv[1:]
+    return main(argv or ["serve"], prog="novita-ui")

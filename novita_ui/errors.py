@@ -18,7 +18,7 @@
             ├── TaskTimeoutError      the task did not finish within the poll deadline
             └── ResultDownloadError   the task succeeded but its image could not be fetched or decoded
 
-httpx exceptions are mapped to these in exactly one place (client._transport_failure).
+httpx exceptions are mapped to these in exactly one place (novita.wire.transport_failure).
 """
 
 from __future__ import annotations

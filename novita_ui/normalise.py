@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from .errors import InputError
-from .imaging import OUTPUT_FORMATS, OutputFormat
+from novita_ui.errors import InputError
+from novita_ui.pixels.imaging import OUTPUT_FORMATS, OutputFormat
 
 FORMAT_BY_SUFFIX: dict[str, OutputFormat] = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 

@@ -19,15 +19,15 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import crop, imaging, jpegedit, local
-from .budget import MemoryBudget, estimate
-from .client import ImageResult, NovitaClient, ProgressCallback
-from .config import Settings
-from .errors import BudgetExhaustedError, InputError
-from .guard import SpendGuard
-from .normalise import mask_or_prompt_problem, parse_format, text_or_none
-from .tasks import TaskProgress
-from .workers import ImageWorkers
+from novita_ui.config import Settings
+from novita_ui.errors import BudgetExhaustedError, InputError
+from novita_ui.normalise import mask_or_prompt_problem, parse_format, text_or_none
+from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
+from novita_ui.novita.tasks import TaskProgress
+from novita_ui.pixels import crop, imaging, jpegedit, local
+from novita_ui.runtime.budget import MemoryBudget, estimate
+from novita_ui.runtime.guard import SpendGuard
+from novita_ui.runtime.workers import ImageWorkers
 
 Engine = Literal["eraser", "cleanup", "local"]
 ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")

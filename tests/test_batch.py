@@ -24,7 +24,7 @@ from novita_ui.batch import (
 )
 from novita_ui.cli import main
 from novita_ui.errors import InputError
-from novita_ui.imaging import open_photo
+from novita_ui.pixels.imaging import open_photo
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault, TaskPlan, central_box, running_fake_novita
 
 W, H = 64, 48

@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Iterator
 import pytest
 from PIL import Image
 
-from novita_ui import imaging
-from novita_ui.budget import MemoryBudget, estimate
-from novita_ui.client import TaskProgress
 from novita_ui.errors import AuthenticationError, InputError
+from novita_ui.novita.client import TaskProgress
+from novita_ui.pixels import imaging
+from novita_ui.runtime.budget import MemoryBudget, estimate
 from novita_ui.service import RemoveRequest, Service
 from novita_ui.ui import progress_text
 from tests.conftest import fast_settings

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from novita_ui import errors
-from novita_ui.client import NovitaClient, TaskProgress, retry_delay
 from novita_ui.config import Settings
+from novita_ui.novita.client import NovitaClient, TaskProgress, retry_delay
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault, TaskPlan, http_date
 from tests.images import box_mask, decode, encode, photo_like
@@ -381,8 +381,8 @@ async def test_polling_uses_the_eta_to_poll_rarely_then_briskly(fake: FakeNovita
 
 
 def test_large_base64_fields_are_spliced_into_valid_json() -> None:
-    from novita_ui.wire import Base64Field
-    from novita_ui.wire import json_bytes as _json_bytes
+    from novita_ui.novita.wire import Base64Field
+    from novita_ui.novita.wire import json_bytes as _json_bytes
 
     photo = bytes(range(256)) * 100
     body = {"image": Base64Field(photo, "data:image/jpeg;base64,"), "mask": Base64Field(b"\x89PNG"),
@@ -418,13 +418,13 @@ SECRET = "sk_live_0123456789abcdef"
     ],
 )
 def test_the_scrubber_hides_any_8_character_run_of_a_key(text: str, expected: str) -> None:
-    from novita_ui.scrub import Scrubber
+    from novita_ui.novita.scrub import Scrubber
 
     assert Scrubber([SECRET, None, ""])(text) == expected
 
 
 def test_the_scrubber_cuts_long_upstream_text() -> None:
-    from novita_ui.scrub import Scrubber
+    from novita_ui.novita.scrub import Scrubber
 
     assert Scrubber([SECRET])("x" * 5000 + SECRET, limit=100) == "x" * 99 + "…"
 
@@ -442,6 +442,6 @@ def test_the_scrubber_cuts_long_upstream_text() -> None:
     ],
 )
 def test_the_retry_decision(method: str, failure: dict[str, object], retry: bool) -> None:
-    from novita_ui.retry import Failure, should_retry
+    from novita_ui.novita.retry import Failure, should_retry
 
     assert should_retry(method, Failure(errors.RemoteError("x"), "x", **failure)) is retry  # type: ignore[arg-type]  # table values

@@ -13,8 +13,8 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from novita_ui import local
 from novita_ui.errors import InputError
+from novita_ui.pixels import local
 from novita_ui.ui import editor
 from novita_ui.ui.helpers import Outcome, next_round, quality_of, unique_name
 

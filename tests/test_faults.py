@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from novita_ui import client as client_module
 from novita_ui import errors
 from novita_ui.cli import main
-from novita_ui.client import ImageResult, NovitaClient, TaskProgress
 from novita_ui.config import Settings
+from novita_ui.novita import client as client_module
+from novita_ui.novita.client import ImageResult, NovitaClient, TaskProgress
 from novita_ui.service import RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
 from tests.fake_novita import TEST_KEY, FakeNovita, Fault, TaskPlan, http_date

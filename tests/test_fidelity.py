@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
-from novita_ui import imaging, jpegblocks, jpegedit
 from novita_ui.cli import main
+from novita_ui.pixels import imaging, jpegblocks, jpegedit
 from novita_ui.service import Engine, RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
 from tests.fake_novita import FakeNovita

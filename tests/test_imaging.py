@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from novita_ui import imaging
 from novita_ui.errors import InputError
+from novita_ui.pixels import imaging
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
 
 PIXELS = photo_like(40, 30)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from novita_ui import jpegblocks
+from novita_ui.pixels import jpegblocks
 from tests.images import encode, photo_like
 
 CODECS = [jpegblocks.codec(), jpegblocks.JpeglibCodec()]

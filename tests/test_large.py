@@ -18,8 +18,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
 
-from novita_ui import crop, imaging
 from novita_ui.cli import main
+from novita_ui.pixels import crop, imaging
 from novita_ui.service import RemoveRequest, Service
 from novita_ui.ui import Options
 from tests.conftest import fast_settings

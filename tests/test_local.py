@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from novita_ui import local
+from novita_ui.pixels import local
 
 MAGENTA = (255, 0, 255)
 

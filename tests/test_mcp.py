@@ -21,11 +21,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ImageContent, TextContent
 from PIL import Image
 
-from novita_ui import imaging
 from novita_ui.config import env_flag
 from novita_ui.errors import NovitaUIError
+from novita_ui.pixels import imaging
 from novita_ui.ui import user_message
-from novita_ui.ui.protect import basic_credentials, password_ok
+from novita_ui.ui.server.protect import basic_credentials, password_ok
 from tests.browser.helpers import AppServer, start_app, stop_app
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, running_fake_novita
 from tests.images import box_mask, encode, photo_like

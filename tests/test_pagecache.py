@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from novita_ui.ui.pagecache import PageCache
+from novita_ui.ui.server.pagecache import PageCache
 from tests.test_protect import PASSWORD, USER, _launch, _sign_in
 
 

@@ -16,8 +16,8 @@ import gradio as gr
 import httpx
 import pytest
 
-from novita_ui.throttle import LoginThrottle
 from novita_ui.ui import Options, build_app, launch_kwargs, queue_kwargs
+from novita_ui.ui.server.throttle import LoginThrottle
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
 from tests.images import encode, photo_like
@@ -169,7 +169,7 @@ class Clock:
 
 
 def test_lockouts_double_and_apply_per_user_and_per_address():
-    from novita_ui.ui import protect
+    from novita_ui.ui.server import protect
 
     clock = Clock()
     throttle = LoginThrottle(clock=clock, first_lockout=2.0)

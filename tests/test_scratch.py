@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from novita_ui.expiry import Expiry
-from novita_ui.scratch import ScratchSpace
+from novita_ui.runtime.expiry import Expiry
+from novita_ui.runtime.scratch import ScratchSpace
 
 
 def _gone_within(path: Path, seconds: float) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from novita_ui.errors import InputError
-from novita_ui.imaging import OutputFormat
+from novita_ui.pixels.imaging import OutputFormat
 from novita_ui.service import RemoveRequest, Service, output_name
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, FakeNovita, central_box

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from novita_ui import storage
 from novita_ui.config import Settings
+from novita_ui.runtime import storage
 from novita_ui.ui import App, Options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ SIZE = 8 * 2**20
 # Saves the same 8 MB result over and over, as a busy server would, printing each name it got.
 WRITER = """
 import sys
-from novita_ui import storage
+from novita_ui.runtime import storage
 data = bytes(range(256)) * (int(sys.argv[2]) // 256)
 print("ready", flush=True)
 while True:

@@ -20,8 +20,6 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from novita_ui import masks, storage
-from novita_ui.client import TaskProgress
 from novita_ui.config import Settings
 from novita_ui.errors import (
     AuthenticationError,
@@ -30,7 +28,10 @@ from novita_ui.errors import (
     MissingAPIKeyError,
     TaskFailedError,
 )
-from novita_ui.guard import SpendGuard
+from novita_ui.novita.client import TaskProgress
+from novita_ui.pixels import masks
+from novita_ui.runtime import storage
+from novita_ui.runtime.guard import SpendGuard
 from novita_ui.service import RemoveRequest
 from novita_ui.ui import (
     App,
@@ -41,16 +42,16 @@ from novita_ui.ui import (
     canvas_size,
     engine_note,
     engine_of,
-    gradio_seams,
     launch_kwargs,
     progress_text,
     queue_kwargs,
     user_message,
 )
-from novita_ui.ui.api import ApiEndpoints
-from novita_ui.ui.events import named
-from novita_ui.ui.photos import PhotoEvents
-from novita_ui.ui.removal import RemovalEvents
+from novita_ui.ui.events.api import ApiEndpoints
+from novita_ui.ui.events.photos import PhotoEvents
+from novita_ui.ui.events.removal import RemovalEvents
+from novita_ui.ui.server import gradio_seams
+from novita_ui.ui.wiring import named
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from novita_ui.errors import NovitaUIError
+from novita_ui.runtime.workers import WORKER_NICENESS, ImageWorkers
 from novita_ui.service import RemoveRequest, Service
-from novita_ui.workers import WORKER_NICENESS, ImageWorkers
 from tests.conftest import fast_settings
 from tests.fake_novita import FakeNovita
 from tests.images import box_mask, encode, photo_like

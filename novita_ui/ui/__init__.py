@@ -1,17 +1,21 @@
-"""The browser app (Gradio Blocks). Modules, imports pointing one way (events -> layout, handlers -> ...):
+"""The browser app (Gradio Blocks). Imports point one way: ``wiring`` -> ``layout`` / ``app`` -> ``events`` ->
+``session`` / ``helpers``; ``server`` and ``assets`` import nothing of the others but ``server.gradio_seams``.
 
 - ``helpers.py``: constants, :class:`Options`, :class:`Outcome`, pure helpers (texts, masks, previews).
 - ``session.py``: :class:`Session`, one tab's truth: its photo, uploaded mask, job in flight and results.
-- ``photos.py`` / ``removal.py`` / ``api.py``: the events: photos and masks; Remove; the public endpoints.
-- ``handlers.py``: :class:`App`, what all tabs share, and the one way to run a removal.
-- ``feedback.py``: refusals and unexpected failures as the user sees them.
-- ``layout.py``: the components; ``events.py``: :func:`build_app`, the wiring, launch and queue settings.
-- ``page.py``: the page's CSS and JavaScript; ``gradio_seams.py``: every Gradio internal the app relies on.
-- ``editor.py`` / ``editor_page.py``: the editor's brush, shortcuts, brush size, hold-to-compare.
-- ``tools.py``: the public endpoints' functions (MCP tool descriptions); ``agents.py``: MCP's loopback client.
+- ``events/``: photos and masks (``photos.py``), Remove (``removal.py``), the public endpoints (``api.py``,
+  ``tools.py``), refusals and failures as the user sees them (``feedback.py``), all through the narrow
+  ``context.EventContext``.
+- ``app.py``: :class:`App`, what all tabs share; it builds the events and their context.
+- ``layout.py``: the components; ``wiring.py``: :func:`build_app`, the wiring, launch and queue settings.
+- ``server/``: middleware (sign-in, its throttle, the page cache), MCP's loopback client, and
+  ``gradio_seams.py``, every Gradio internal the app relies on.
+- ``assets/``: the page's CSS and JavaScript (``page.py``) and the editor's (``editor_page.py``);
+  ``editor.py``: the editor's brush, sizes and shortcut list.
 
 The ui package is the only place that imports gradio. Every removal goes through :meth:`Service.remove`;
-policy that is not about the page lives below it (``novita_ui.masks`` merges painted and uploaded masks).
+policy that is not about the page lives below it (``novita_ui.pixels.masks`` merges painted and uploaded
+masks).
 
 How large photos stay fast (measured in headless Chromium, 2 cores; see ``benchmarks/bench_browser.py``):
 Gradio's ``ImageEditor`` holds its image in a WebGL canvas and, whenever its value is read, exports the
@@ -34,18 +38,16 @@ one Remove can trigger a dozen exports. So here:
    engine runs on the full-resolution original, and the full-resolution result is offered for download;
    only previews travel back to the page.
 
-Measured for a 12 MP JPEG (median of 3): Remove click -> result shown 1.6-2.2 s with Offline and 2.4-2.6 s
-with Novita Eraser against the zero-latency fake server, against 17-31 s for the naive editor path; the click
-uploads 3.9 MB of canvas PNGs instead of 59.5 MB. Method and numbers: ``benchmarks/bench_browser.py``.
+The click uploads the stroke layers and a small canvas, a few MB, not the ~60 MB the naive editor path
+sends; what each phase of a click costs is measured by ``benchmarks/bench_browser.py`` (README, Performance).
 
 Keys: the password field's value is an input of each Novita event and is passed as ``RemoveRequest.api_key``
 for that request only; it is never stored server-side, and ``run_history`` is off so the browser does not
 keep it either. The server's ``NOVITA_API_KEY`` is the fallback, guarded by :class:`SpendGuard`.
 """
 
-from .events import build_app, launch_kwargs, queue_kwargs
-from .handlers import App
-from .helpers import (
+from novita_ui.ui.app import App
+from novita_ui.ui.helpers import (
     BRUSH_RADIUS,
     CACHE_SWEEP,
     ENGINE_LABELS,
@@ -65,7 +67,8 @@ from .helpers import (
     result_preview,
     user_message,
 )
-from .session import JobSpec, Photo, Session
+from novita_ui.ui.session import JobSpec, Photo, Session
+from novita_ui.ui.wiring import build_app, launch_kwargs, queue_kwargs
 
 __all__ = [
     "BRUSH_RADIUS",

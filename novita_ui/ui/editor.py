@@ -1,11 +1,12 @@
 """The photo editor's configuration: a translucent brush, its size, and the help line under the canvas.
 
 The editor is Gradio's ``ImageEditor`` (see the package docstring for why its value is read only once, on
-Remove). What this project relies on in it (pinned by ``tests/test_editor_contract.py``): a brush colour
-given as ``(colour, opacity)`` paints that opacity into the stroke layer (so a stroke is any pixel with
-alpha > 0, not alpha > 127), the toolbar buttons' ``aria-label``s the page script clicks (Brush, Erase,
-Brush Size, Pan, Undo, Redo) and the range input the Brush Size button opens. ``editor_page.py`` holds the
-script and styles that add shortcuts, the size control and hold-to-compare on top of it.
+Remove). What this project relies on in it (pinned by ``test_the_gradio_pieces_the_page_script_drives`` in
+``tests/browser/test_editor.py``): a brush colour given as ``(colour, opacity)`` paints that opacity into the
+stroke layer (so a stroke is any pixel with alpha > 0, not alpha > 127), the toolbar buttons' ``aria-label``s
+the page script clicks (Brush, Erase, Brush Size, Pan, Undo, Redo) and the range input the Brush Size button
+opens. ``assets/editor_page.py`` holds the script and styles that add shortcuts, the size control and
+hold-to-compare on top of it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import gradio as gr
 # BRUSH_RADIUS is in working-canvas pixels. The canvas's longer side is always 768-1024 px
 # (helpers.canvas_size) whatever the photo's size, so a stroke covers the same share of a 640 px photo and
 # of a 12 MP one.
-from .helpers import BRUSH_RADIUS
+from novita_ui.ui.helpers import BRUSH_RADIUS
 
 __all__ = [
     "BRUSH_MAX",

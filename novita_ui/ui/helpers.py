@@ -1,7 +1,7 @@
 """The gradio-free part of the web app: constants, options, a finished result, and pure helpers.
 
 Everything here is plain data or a function from inputs to text or image bytes, so it is tested without a
-server. The handlers (``handlers.py``) and the page (``layout.py``) build on it; it imports neither.
+server. The events (``events/``) and the page (``layout.py``) build on it; it imports neither.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from .. import imaging, local
-from ..client import KEY_HELP, TaskProgress
-from ..errors import (
+from novita_ui.errors import (
     AuthenticationError,
     InputError,
     MissingAPIKeyError,
@@ -27,7 +25,9 @@ from ..errors import (
     RateLimitError,
     TaskError,
 )
-from ..service import Engine
+from novita_ui.novita.client import KEY_HELP, TaskProgress
+from novita_ui.pixels import imaging, local
+from novita_ui.service import Engine
 
 ENGINE_LABELS: dict[str, Engine] = {
     "Novita Eraser": "eraser",

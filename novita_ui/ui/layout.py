@@ -2,7 +2,7 @@
 #clear-mask, #mask-upload, #prompt, #engine, #format, #grow, #enterprise, #api-key, #remove, #status,
 #result-slider, #download, #keep-editing, #history; hidden: #photo-sink, #photo-removed, #layer-sink,
 #stroke-sink, #canvas-sink, #novita-job, #offline-job, #jobs-started, #photo-info, #result-info).
-``events.py`` connects them.
+``wiring.py`` connects them.
 """
 
 from __future__ import annotations
@@ -12,9 +12,17 @@ from typing import Any
 
 import gradio as gr
 
-from . import editor as editor_config
-from .helpers import ENGINE_LABELS, FORMATS, KEEP_LABEL, QUALITY_LABELS, REMOVE_LABEL, Options, engine_note
-from .session import Session
+from novita_ui.ui import editor as editor_config
+from novita_ui.ui.helpers import (
+    ENGINE_LABELS,
+    FORMATS,
+    KEEP_LABEL,
+    QUALITY_LABELS,
+    REMOVE_LABEL,
+    Options,
+    engine_note,
+)
+from novita_ui.ui.session import Session
 
 
 @dataclass

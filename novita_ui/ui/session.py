@@ -4,7 +4,7 @@ A :class:`Session` lives in a ``gr.State`` (one per tab; Gradio hands every even
 object). Every event reads and changes it here, never by trusting what the editor exported:
 
 - the photo has a version; a job names the version it was started on, and the canvas it sends must still
-  show that photo (Undo in the editor can take the photo away; see ``helpers.shows_picture``);
+  show that photo (Undo in the editor can take the photo away; see ``events.removal.shows_picture``);
 - an uploaded mask belongs to the photo it was uploaded for: a new photo of the same shape gets it
   rescaled (the page says so), any other photo drops it;
 - one job at a time: a job is a :class:`JobSpec` snapshot taken in the browser at the click; while one
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import imaging, local
-from ..errors import InputError
-from ..service import Engine
-from .helpers import ENGINE_LABELS, FORMATS, Outcome, quality_of
+from novita_ui.errors import InputError
+from novita_ui.pixels import imaging, local
+from novita_ui.service import Engine
+from novita_ui.ui.helpers import ENGINE_LABELS, FORMATS, Outcome, quality_of
 
 
 @dataclass(frozen=True)

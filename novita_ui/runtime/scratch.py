@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .expiry import Expiry
+from novita_ui.runtime.expiry import Expiry
 
 
 class ScratchSpace:
@@ -31,7 +31,8 @@ class ScratchSpace:
     root inside Gradio's cache (so results are served without a copy) and tells Gradio's age-based cache
     sweeper to leave these to us, so a result's download link works for as long as its tab is open.
     Files made with ``keep=False`` are hand-offs (an API result the client fetches as soon as its call
-    ends): each is deleted ``handoff_age`` seconds later by a timer (:class:`~novita_ui.expiry.Expiry`).
+    ends): each is deleted ``handoff_age`` seconds later by a timer
+    (:class:`~novita_ui.runtime.expiry.Expiry`).
     """
 
     def __init__(

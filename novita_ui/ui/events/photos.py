@@ -1,6 +1,6 @@
 """Events that change which photo and which uploaded mask a tab has (see ``session.py``).
 
-Each returns the page's changes by name ({"editor": ..., "status": ...}); ``events.py`` maps the names to
+Each returns the page's changes by name ({"editor": ..., "status": ...}); ``wiring.py`` maps the names to
 components. The editor is only ever written, never read, here.
 """
 
@@ -9,19 +9,17 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
-from .. import imaging, masks
-from ..budget import estimate
-from ..errors import NovitaUIError
-from .feedback import download_button, refusal, unexpected
-from .helpers import NO_PHOTO, REMOVE_LABEL, canvas_size, image_size, make_preview, user_message
-from .session import Photo, Session
-
-if TYPE_CHECKING:
-    from .handlers import App
+from novita_ui.errors import NovitaUIError
+from novita_ui.pixels import imaging, masks
+from novita_ui.runtime.budget import estimate
+from novita_ui.ui.events.context import EventContext
+from novita_ui.ui.events.feedback import download_button, refusal, unexpected
+from novita_ui.ui.helpers import NO_PHOTO, REMOVE_LABEL, canvas_size, image_size, make_preview, user_message
+from novita_ui.ui.session import Photo, Session
 
 Changes = dict[str, Any]
 
@@ -29,16 +27,17 @@ Changes = dict[str, Any]
 class PhotoEvents:
     """Loading a photo, keeping a result, attaching or clearing a mask, the editor's bin."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, context: EventContext) -> None:
+        self.context = context
 
     def _load(self, path: str, owner: str) -> Photo:
         data = Path(path).read_bytes()
         photo = imaging.open_photo(data)
-        size = canvas_size(photo.size, self.app.options.preview_max_side)
-        preview = self.app.scratch.new_file(owner, "canvas." + ("png" if photo.alpha is not None else "jpg"))
+        size = canvas_size(photo.size, self.context.options.preview_max_side)
+        kind = "png" if photo.alpha is not None else "jpg"
+        preview = self.context.scratch.new_file(owner, "canvas." + kind)
         preview.write_bytes(make_preview(photo, size))
-        original = self.app.scratch.new_file(owner, Path(path).name)
+        original = self.context.scratch.new_file(owner, Path(path).name)
         try:
             os.link(path, original)  # the upload is already on this disk: no copy needed
         except OSError:
@@ -85,7 +84,7 @@ class PhotoEvents:
         try:
             # Loading decodes the photo for its preview: it takes its turn in the memory budget too.
             pixels = await asyncio.to_thread(_photo_pixels, path)
-            async with self.app.service.memory.admit(estimate(pixels, "remote")):
+            async with self.context.service.memory.admit(estimate(pixels, "remote")):
                 photo = await asyncio.to_thread(self._load, path, session.owner)
         except NovitaUIError as error:
             raise refusal(user_message(error), "Cannot open this file") from None
@@ -141,7 +140,7 @@ class PhotoEvents:
     def _draw(self, mask: imaging.Array, photo: Photo, owner: str) -> Path:
         """The canvas that shows ``mask`` (at the photo's size) in pink on the photo's preview."""
         preview = imaging.open_photo(photo.preview.read_bytes())
-        canvas = self.app.scratch.new_file(owner, "canvas-mask.png")
+        canvas = self.context.scratch.new_file(owner, "canvas-mask.png")
         drawn = masks.overlay(preview.rgb, imaging.fit_mask(mask, photo.preview_size))
         canvas.write_bytes(imaging.encode_output(drawn, "png"))
         return canvas

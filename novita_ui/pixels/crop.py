@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from . import imaging
-from .errors import InputError
+from novita_ui.errors import InputError
+from novita_ui.pixels import imaging
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in upright full-resolution pixels; x1, y1 exclusive
 

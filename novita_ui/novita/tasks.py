@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .config import Settings
+from novita_ui.config import Settings
 
 # "waiting": for room in the memory budget, before anything is sent (service.py).
 Status = Literal["created", "queued", "processing", "succeeded", "failed", "unknown", "retrying", "waiting"]

@@ -1,7 +1,7 @@
 """Writing results to disk crash-safe: a final name appears only with the complete, fsynced file behind it.
 
 Also the web app's --output-dir: a result saved with its JSON sidecar under a name no other save can take.
-Its per-session scratch folders are :class:`~novita_ui.scratch.ScratchSpace` (re-exported here).
+Its per-session scratch folders are :class:`~novita_ui.runtime.scratch.ScratchSpace` (re-exported here).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .scratch import ScratchSpace as ScratchSpace  # the web app's scratch, where it was before
+from novita_ui.runtime.scratch import (
+    ScratchSpace as ScratchSpace,  # the web app's scratch, where it was before
+)
 
 try:
     import fcntl

@@ -14,8 +14,8 @@ from typing import Any
 
 import gradio as gr
 
-from .gradio_seams import titled
-from .helpers import Outcome
+from novita_ui.ui.helpers import Outcome
+from novita_ui.ui.server.gradio_seams import titled
 
 log = logging.getLogger("novita_ui.ui")
 

@@ -20,9 +20,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from . import imaging, retry
-from .config import ImageEncoding, Settings
-from .errors import (
+from novita_ui.config import ImageEncoding, Settings
+from novita_ui.errors import (
     APIStatusError,
     BadRequestError,
     BudgetExhaustedError,
@@ -34,11 +33,21 @@ from .errors import (
     TaskFailedError,
     TaskTimeoutError,
 )
-from .normalise import text_or_none
-from .retry import Failure, retry_delay, seconds_text, should_retry
-from .scrub import Scrubber
-from .tasks import PollSchedule, ProgressCallback, TaskProgress, read_task
-from .wire import DASHBOARD, KEY_HELP, Base64Field, json_bytes, json_object, status_failure, transport_failure
+from novita_ui.normalise import text_or_none
+from novita_ui.novita import retry
+from novita_ui.novita.retry import Failure, retry_delay, seconds_text, should_retry
+from novita_ui.novita.scrub import Scrubber
+from novita_ui.novita.tasks import PollSchedule, ProgressCallback, TaskProgress, read_task
+from novita_ui.novita.wire import (
+    DASHBOARD,
+    KEY_HELP,
+    Base64Field,
+    json_bytes,
+    json_object,
+    status_failure,
+    transport_failure,
+)
+from novita_ui.pixels import imaging
 
 __all__ = ["KEY_HELP", "ImageResult", "NovitaClient", "ProgressCallback", "TaskProgress", "retry_delay"]
 

@@ -24,7 +24,7 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .protect import signed_in_user
+from novita_ui.ui.server.protect import signed_in_user
 
 PATHS = frozenset({"/", "/config", "/gradio_api/info"})
 TTL = 60.0  # seconds; Gradio's config does not change while the app runs, this only bounds any surprise

@@ -11,18 +11,19 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from .. import masks
-from ..client import TaskProgress
-from ..errors import InputError, NovitaUIError
-from ..service import RemoveRequest, RemoveResult, output_name
-from .feedback import download_button, refusal, unexpected
-from .helpers import (
+from novita_ui.errors import InputError, NovitaUIError
+from novita_ui.novita.client import TaskProgress
+from novita_ui.pixels import masks
+from novita_ui.service import RemoveRequest, RemoveResult, output_name
+from novita_ui.ui.events.context import EventContext
+from novita_ui.ui.events.feedback import download_button, refusal, unexpected
+from novita_ui.ui.helpers import (
     CANVAS_LOST,
     FLATTENED,
     HISTORY_LIMIT,
@@ -39,10 +40,7 @@ from .helpers import (
     unique_name,
     user_message,
 )
-from .session import JobSpec, Photo, Session
-
-if TYPE_CHECKING:
-    from .handlers import App
+from novita_ui.ui.session import JobSpec, Photo, Session
 
 Changes = dict[str, Any]
 
@@ -50,8 +48,8 @@ Changes = dict[str, Any]
 class RemovalEvents:
     """The Remove button's server side."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, context: EventContext) -> None:
+        self.context = context
 
     async def run(
         self,
@@ -97,7 +95,7 @@ class RemovalEvents:
                 gr.Info("The Offline engine ignores the prompt: it removes what you painted.")
             events: asyncio.Queue[TaskProgress] = asyncio.Queue()
             task = asyncio.create_task(
-                self.app.remove(
+                self.context.remove(
                     removal, on_progress=events.put_nowait, session=session.owner, source_name=photo.name
                 )
             )
@@ -136,8 +134,8 @@ class RemovalEvents:
     ) -> tuple[Outcome, str | None]:
         """Write the result and its preview; save the copy for --output-dir at the same time."""
         name = unique_name(output_name(photo.name, result.format), session.history)
-        file = self.app.scratch.new_file(session.owner, name)
-        after = self.app.scratch.new_file(
+        file = self.context.scratch.new_file(session.owner, name)
+        after = self.context.scratch.new_file(
             session.owner, "after." + ("png" if result.format != "jpeg" else "jpg")
         )
 
@@ -147,7 +145,7 @@ class RemovalEvents:
 
         _, warning = await asyncio.gather(
             asyncio.to_thread(write),
-            asyncio.to_thread(self.app.save_copy, result, name, photo.name, spec.prompt),
+            asyncio.to_thread(self.context.save_copy, result, name, photo.name, spec.prompt),
         )
         outcome = Outcome(
             file,

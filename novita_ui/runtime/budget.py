@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from .errors import InputError
+from novita_ui.errors import InputError
 
 # Bytes per pixel at the peak of each step (bench_large measured ~7-10 for a remote removal's whole run):
 # Pillow keeps RGB in 4 bytes a pixel, plus our 3-byte array(s), plus the output encoder's own copy; the mask

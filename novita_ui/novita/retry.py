@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import NovitaUIError
+from novita_ui.errors import NovitaUIError
 
-log = logging.getLogger("novita_ui.client")
+log = logging.getLogger("novita_ui.novita.client")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")

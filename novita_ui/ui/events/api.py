@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..errors import InputError, NovitaUIError
-from ..service import Engine, RemoveRequest, output_name
-from .feedback import refusal, unexpected
-from .helpers import error_title, read_optional, user_message
-
-if TYPE_CHECKING:
-    from .handlers import App
+from novita_ui.errors import InputError, NovitaUIError
+from novita_ui.service import Engine, RemoveRequest, output_name
+from novita_ui.ui.events.context import EventContext
+from novita_ui.ui.events.feedback import refusal, unexpected
+from novita_ui.ui.helpers import error_title, read_optional, user_message
 
 
 class ApiEndpoints:
-    """The three named endpoints; each is one removal through :meth:`App.remove`."""
+    """The three named endpoints; each is one removal through :meth:`EventContext.remove`."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, context: EventContext) -> None:
+        self.context = context
 
     async def _call(
         self,
@@ -49,7 +46,7 @@ class ApiEndpoints:
                 api_key=api_key,
             )
             session = (request.session_hash if request else None) or ""
-            result = await self.app.remove(removal, session=session, source_name=Path(image).name)
+            result = await self.context.remove(removal, session=session, source_name=Path(image).name)
         except NovitaUIError as error:
             own_key = bool((api_key or "").strip())
             message = user_message(error, own_key=own_key, in_page=False)
@@ -58,9 +55,10 @@ class ApiEndpoints:
             raise unexpected("an API call", in_page=False) from None
         session = "api-" + ((request.session_hash if request else None) or "anonymous")
         name = output_name(Path(image).name, result.format)
-        path = self.app.scratch.new_file(session, name, keep=False)  # the client fetches it once, right away
+        # The client fetches it once, right away: it need not be kept.
+        path = self.context.scratch.new_file(session, name, keep=False)
         await asyncio.to_thread(path.write_bytes, result.data)
-        warning = await asyncio.to_thread(self.app.save_copy, result, name, Path(image).name, prompt)
+        warning = await asyncio.to_thread(self.context.save_copy, result, name, Path(image).name, prompt)
         if warning:
             gr.Warning(warning)
         return str(path)

@@ -1,7 +1,7 @@
 """The wire: request bodies with big base64 fields, and how answers and httpx failures become our errors.
 
 This is the only place that maps httpx exceptions to :mod:`novita_ui.errors`. Every string that came from
-upstream passes the call's :class:`~novita_ui.scrub.Scrubber` before it is put into a message.
+upstream passes the call's :class:`~novita_ui.novita.scrub.Scrubber` before it is put into a message.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .errors import (
+from novita_ui.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -23,8 +23,8 @@ from .errors import (
     RateLimitError,
     ServerError,
 )
-from .retry import Failure
-from .scrub import Scrubber
+from novita_ui.novita.retry import Failure
+from novita_ui.novita.scrub import Scrubber
 
 KEY_HELP = "Create one at https://novita.ai/settings/key-management"
 DASHBOARD = "https://novita.ai/billing"

@@ -1,4 +1,4 @@
-"""The page's own CSS and JavaScript: plain strings handed to Gradio by ``events.py``.
+"""The page's own CSS and JavaScript: plain strings handed to Gradio by ``wiring.py``.
 
 The element ids they use (#editor, #photo-sink, #photo-removed, #result-slider...) are the ones ``layout.py``
 gives its components; the browser tests rely on them too. Gradio's own test ids come from ``gradio_seams``.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from .gradio_seams import CLEAR_CANVAS_BUTTON, PHOTO_SINK_INPUT, TOAST
+from novita_ui.ui.server.gradio_seams import CLEAR_CANVAS_BUTTON, PHOTO_SINK_INPUT, TOAST
 
 CSS = """
 #editor { position: relative; }

@@ -7,8 +7,9 @@
   setting for that, so the page is sent with ``null`` there.
 - Gradio mounts its MCP route (``--mcp``) outside its sign-in. MCP clients cannot use the sign-in cookie, so
   on that route the same user and password are accepted as HTTP Basic credentials, throttled like ``/login``.
-- ``/login`` has no throttling: each attempt goes through :class:`~novita_ui.throttle.LoginThrottle` (per user
-  name and per client address), and a locked-out attempt gets HTTP 429 with when to try again.
+- ``/login`` has no throttling: each attempt goes through
+  :class:`~novita_ui.ui.server.throttle.LoginThrottle` (per user name and per client address), and a
+  locked-out attempt gets HTTP 429 with when to try again.
 
 It reads three Gradio internals: ``app.auth`` (is a sign-in required), ``app.tokens`` and ``app.cookie_id``
 (the session cookie ``access-token[-unsecure]-<cookie_id>``, as Gradio's own ``get_current_user`` reads it).
@@ -30,7 +31,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..throttle import LoginThrottle
+from novita_ui.ui.server.throttle import LoginThrottle
 
 # Paths served without a sign-in: the sign-in page, its assets, and routes that check the sign-in themselves.
 OPEN = frozenset(

@@ -20,8 +20,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from . import budget
-from .errors import NovitaUIError
+from novita_ui.errors import NovitaUIError
+from novita_ui.runtime import budget
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import imaging
+from novita_ui.pixels import imaging
 
 # The editor's brush colour (ui/editor.py's MASK_COLOUR, #ff00ff): an uploaded mask is drawn in it, so the
 # uploaded and the painted mask look the same.

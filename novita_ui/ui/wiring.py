@@ -12,15 +12,11 @@ from typing import Any
 
 import gradio as gr
 
-from ..config import Settings
-from . import agents, pagecache, protect
-from . import editor as editor_config
-from .editor_page import EDITOR_CSS, editor_js
-from .gradio_seams import build_session_config_once, keep_scratch_in_cache
-from .handlers import App
-from .helpers import CACHE_SWEEP, ENGINE_LABELS, Options, engine_note
-from .layout import Page, build_page
-from .page import (
+from novita_ui.config import Settings
+from novita_ui.ui import editor as editor_config
+from novita_ui.ui.app import App
+from novita_ui.ui.assets.editor_page import EDITOR_CSS, editor_js
+from novita_ui.ui.assets.page import (
     CSS,
     GATHER_JS,
     LOADED_JS,
@@ -30,7 +26,11 @@ from .page import (
     engine_note_js,
     page_js,
 )
-from .tools import endpoints
+from novita_ui.ui.events.tools import endpoints
+from novita_ui.ui.helpers import CACHE_SWEEP, ENGINE_LABELS, Options, engine_note
+from novita_ui.ui.layout import Page, build_page
+from novita_ui.ui.server import agents, pagecache, protect
+from novita_ui.ui.server.gradio_seams import build_session_config_once, keep_scratch_in_cache
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from . import jpegblocks
-from .imaging import Array
+from novita_ui.pixels import jpegblocks
+from novita_ui.pixels.imaging import Array
 
 _ORIENTATION_TAG = 0x0112
 # Pillow can encode these samplings (h, v factors of luma; chroma is 1 x 1).

@@ -1,9 +1,10 @@
 """The editor's page script and styles: shortcuts, the brush-size control, hold-to-compare, the phone layout.
 
-Plain strings, like ``page.py``; ``layout.launch_kwargs`` runs this script after the page's own. It drives
+Plain strings, like ``page.py``; ``wiring.launch_kwargs`` runs this script after the page's own. It drives
 Gradio's ``ImageEditor`` through what a user could click (the toolbar buttons by ``aria-label``, the range
 input the Brush Size button opens), so it needs no access to the editor's internals;
-``tests/test_editor_contract.py`` fails when a Gradio upgrade renames those pieces.
+``test_the_gradio_pieces_the_page_script_drives`` (``tests/browser/test_editor.py``) fails when a Gradio
+upgrade renames those pieces.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from .. import storage
+from novita_ui.runtime import storage
 
 # The hidden upload button #photo-sink renders its <input type=file> with this test id.
 PHOTO_SINK_INPUT = 'input[data-testid="photo-sink-upload-button"]'

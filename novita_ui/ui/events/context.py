@@ -1,76 +1,34 @@
-"""The app's server side: :class:`App` holds what all tabs share (settings, the service and its spend
-guard, the scratch folder) and the one way to run a removal; the events live next to it, one module per job:
-
-- ``photos.py``: :class:`PhotoEvents`, a photo or a mask arriving, cleared, or a result edited further;
-- ``removal.py``: :class:`RemovalEvents`, Remove in the page: a job from click to result;
-- ``api.py``: :class:`ApiEndpoints`, the public /erase, /cleanup and /local endpoints.
-
-Each tab's own state is a :class:`~novita_ui.ui.session.Session`.
+"""What the page's events may use: the settings they read, the scratch folder, the service, and the one way
+to run a removal and keep its result. Narrower than :class:`~novita_ui.ui.app.App`, which builds it, so the
+events never import the hub that holds them (no import circle).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import dataclasses
 import logging
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
-
-from .. import storage
-from ..client import TaskProgress
-from ..config import Settings
-from ..errors import NovitaUIError
-from ..service import RemoveRequest, RemoveResult, Service, output_name
-from .api import ApiEndpoints
-from .gradio_seams import upload_folder
-from .helpers import Options
-from .photos import PhotoEvents
-from .removal import RemovalEvents
+from novita_ui.errors import NovitaUIError
+from novita_ui.novita.tasks import TaskProgress
+from novita_ui.runtime import storage
+from novita_ui.runtime.scratch import ScratchSpace
+from novita_ui.service import RemoveRequest, RemoveResult, Service, output_name
+from novita_ui.ui.helpers import Options
 
 log = logging.getLogger("novita_ui.ui")  # the package's name, as before the split: log lines read the same
 
 
-class App:
-    """What the page's events call. One per server; per-tab data lives in a Session (gr.State)."""
+@dataclass(frozen=True)
+class EventContext:
+    """One per server, shared by every tab's events; per-tab data lives in a Session."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: Options | None = None,
-        *,
-        service: Service | None = None,
-    ) -> None:
-        self.settings = settings
-        self.options = options or Options()
-        if service is None:
-            service = Service(settings)
-            service.workers.warm_up()  # worker processes (if any) start with the server, not with a photo
-        self.service = service  # it holds the spend guard (--max-requests-per-hour)
-        if self.options.output_dir is not None:
-            storage.remove_partial_files(self.options.output_dir)  # what a killed server was writing
-        # Inside Gradio's cache folder, results are served as they are: outside it, Gradio would copy every
-        # returned file (20 MB for a 12 MP PNG) into its cache first.
-        base = self.options.scratch_dir or upload_folder()
-        base.mkdir(parents=True, exist_ok=True)
-        self.scratch = storage.ScratchSpace(tempfile.mkdtemp(prefix="novita-ui-", dir=base))
-        atexit.register(self.scratch.close)
-        self.photos = PhotoEvents(self)
-        self.removal = RemovalEvents(self)
-        self.api = ApiEndpoints(self)
-
-    @property
-    def has_server_key(self) -> bool:
-        """True when NOVITA_API_KEY is set on the server."""
-        return bool(self.settings.api_key)
-
-    async def aclose(self) -> None:
-        """Release the HTTP pool, worker threads and scratch files."""
-        await self.service.aclose()
-        self.scratch.close()
+    options: Options
+    scratch: ScratchSpace
+    service: Service  # it holds the spend guard (--max-requests-per-hour) and the memory budget
 
     async def remove(
         self, request: RemoveRequest, on_progress: Any = None, *, session: str = "", source_name: str = ""
@@ -140,8 +98,3 @@ class App:
                 f"The result could not be saved on the server ({error.strerror or error}); download it now."
             )
         return None
-
-    def forget_session(self, request: gr.Request) -> None:
-        """The tab closed: delete its scratch files."""
-        if request.session_hash:
-            self.scratch.discard(request.session_hash)

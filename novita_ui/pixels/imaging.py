@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
-from .errors import InputError
+from novita_ui.errors import InputError
 
 Array = npt.NDArray[np.uint8]
 OutputFormat = Literal["jpeg", "png", "webp"]

@@ -1,6 +1,6 @@
 """The three public endpoints, /erase, /cleanup and /local, as the functions scripts and agents call.
 
-``layout._wire_api`` wires these functions (not :class:`App`'s methods) to the named events, because Gradio
+``wiring._wire_api`` wires these functions (not :class:`App`'s methods) to the named events, because Gradio
 reads them twice: ``gradio_client`` gets parameter names and defaults from their signatures, and Gradio's MCP
 server (``python app.py --mcp``) serves each as a tool named after the function and described by its
 docstring: the text before ``Args:`` is the tool's description, each ``Args:`` line one parameter's (one line
@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 
 import gradio as gr
 
-from .. import imaging
-from .handlers import App
+from novita_ui.pixels import imaging
+from novita_ui.ui.app import App
 
 Endpoint = Callable[..., Awaitable[str]]
 
