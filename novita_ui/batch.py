@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 # How mask files are commonly named after their photo; an exact stem always wins over these.
 MASK_SUFFIXES = ("_mask", "-mask", ".mask", " mask")
 CLEANUP_DEFAULT_RATE = 10 / 60  # Novita's documented default for cleanup: 10 images a minute
@@ -97,7 +96,7 @@ class BatchOptions:
     mask: Path | None = None
     engine: Engine | None = None
     prompt: str | None = None
-    format: OutputFormat | None = None  # None: the source's own format when it is jpeg/png/webp, else png
+    format: OutputFormat | None = None  # None: the source's if jpeg/png/webp; HEIC/AVIF: jpeg; else png
     concurrency: int | None = None
     rate: str | None = None
     overwrite: bool = False
@@ -144,7 +143,9 @@ def _files(folder: Path, what: str) -> list[Path]:
     except OSError as error:
         raise InputError(f"cannot read {what} {folder}: {error.strerror or error}") from None
     visible = (p for p in entries if not p.name.startswith("."))
-    return [p for p in visible if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    from novita_ui.pixels.formats import INPUT_SUFFIXES
+
+    return [p for p in visible if p.suffix.lower() in INPUT_SUFFIXES and p.is_file()]
 
 
 def _strip_mask_suffix(stem: str) -> str | None:
@@ -175,9 +176,9 @@ def _sources_and_masks(options: BatchOptions) -> tuple[list[Path], dict[str, Pat
     else:
         masks = _files(options.mask, "mask folder")
     if not masks:
-        raise InputError(
-            f"the mask folder {options.mask} holds no masks (JPEG, PNG, WebP, BMP, TIFF or GIF)."
-        )
+        from novita_ui.pixels.formats import ACCEPTED
+
+        raise InputError(f"the mask folder {options.mask} holds no masks ({ACCEPTED}).")
     index: dict[str, Path] = {}
     for path in masks:
         index.setdefault(path.stem, path)  # two masks with one stem: the first by name
@@ -187,16 +188,19 @@ def _sources_and_masks(options: BatchOptions) -> tuple[list[Path], dict[str, Pat
 def plan_batch(options: BatchOptions, engine: Engine) -> list[Job]:
     """Pair images with masks and outputs; raises InputError for usage problems (CLI exit 2)."""
     from novita_ui.normalise import format_for_path, mask_or_prompt_problem, text_or_none
+    from novita_ui.pixels.formats import ACCEPTED, PHONE_SUFFIXES
     from novita_ui.service import output_name
 
     images, masks = _sources_and_masks(options)
     if not images:
-        raise InputError(f"no images in {options.input_dir} (JPEG, PNG, WebP, BMP, TIFF or GIF).")
+        raise InputError(f"no images in {options.input_dir} ({ACCEPTED}).")
     prompt_only = mask_or_prompt_problem(engine, False, text_or_none(options.prompt)) is None
     jobs: list[Job] = []
     taken: dict[str, str] = {}
     for source in images:
-        fmt = options.format or format_for_path(source, "png")
+        # A phone photo (HEIC, AVIF) comes back as JPEG, any other source it cannot be written as as PNG.
+        fallback: OutputFormat = "jpeg" if source.suffix.lower() in PHONE_SUFFIXES else "png"
+        fmt = options.format or format_for_path(source, fallback)
         output = options.output_dir / output_name(source.name, fmt)
         mask = options.mask if masks is None else match_mask(source.stem, masks)
         problem = None
@@ -476,7 +480,9 @@ def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--mask", type=Path, metavar="MASK_FILE_OR_DIR", help="a mask for all, or a folder")
     parser.add_argument("--engine", choices=("eraser", "cleanup", "local"), help="default: eraser with a key")
     parser.add_argument("--prompt", help="eraser only: what to remove (images without a mask use it alone)")
-    parser.add_argument("--format", choices=("jpeg", "png", "webp"), help="default: the source's, else png")
+    parser.add_argument(
+        "--format", choices=("jpeg", "png", "webp"), help="default: the source's; HEIC/AVIF: jpeg; else png"
+    )
     parser.add_argument("--output-dir", type=Path, required=True, metavar="OUT", help="where results go")
     parser.add_argument("--concurrency", type=int, metavar="N", help="images at once (4; local: cores)")
     parser.add_argument("--rate", metavar="N/min", help="start at most N images a minute (cleanup: 10; none)")

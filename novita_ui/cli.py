@@ -16,10 +16,14 @@ EXIT_OK, EXIT_REMOTE, EXIT_USAGE = 0, 1, 2
 
 
 def _add_common(parser: argparse.ArgumentParser, *, mask_required: bool) -> None:
-    parser.add_argument("image", type=Path, help="photo to clean (JPEG, PNG, WebP, BMP, TIFF, GIF)")
+    parser.add_argument(
+        "image", type=Path, help="photo to clean (JPEG, PNG, WebP, HEIC, AVIF, BMP, TIFF, GIF)"
+    )
     parser.add_argument("--mask", type=Path, required=mask_required, help="mask image: white = remove")
     parser.add_argument(
-        "--format", choices=("jpeg", "png", "webp"), help="output format (default: from --output)"
+        "--format",
+        choices=("jpeg", "png", "webp"),
+        help="output format (default: from --output's suffix, .jpg/.png/.webp; else jpeg)",
     )
     parser.add_argument("--grow", type=int, default=0, metavar="PX", help="grow the mask by PX pixels")
     parser.add_argument(
@@ -109,20 +113,21 @@ class _ProgressPrinter:
 
 async def _run_single(args: argparse.Namespace) -> int:
     from novita_ui.config import Settings
-    from novita_ui.normalise import format_for_path
+    from novita_ui.normalise import output_format_for
     from novita_ui.pixels.imaging import OutputFormat
     from novita_ui.runtime.storage import write_atomic
     from novita_ui.service import RemoveRequest, Service
 
+    default_format: OutputFormat = "png" if args.command == "cleanup" else "jpeg"
+    output_format = output_format_for(args.output, args.format, default_format)  # before any work
     image = _read(args.image, "image")
     mask = _read(args.mask, "mask") if args.mask else None
-    default_format: OutputFormat = "png" if args.command == "cleanup" else "jpeg"
     request = RemoveRequest.from_raw(
         engine={"erase": "eraser", "cleanup": "cleanup", "local": "local"}[args.command],
         image=image,
         mask_file=mask,
         prompt=getattr(args, "prompt", None),
-        output_format=args.format or format_for_path(args.output, default_format),
+        output_format=output_format,
         grow=args.grow,
         enterprise_plan=getattr(args, "enterprise_plan", False),
         method=getattr(args, "method", None),

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import PurePath
 
 from novita_ui.errors import InputError
@@ -30,6 +31,23 @@ def parse_format(value: str | None, default: OutputFormat = "jpeg") -> OutputFor
 def format_for_path(path: str | PurePath, default: OutputFormat) -> OutputFormat:
     """The output format a file name asks for by its suffix (``.jpg`` -> jpeg), else ``default``."""
     return FORMAT_BY_SUFFIX.get(PurePath(path).suffix.lower(), default)
+
+
+def output_format_for(path: str | PurePath, flag: str | None, default: OutputFormat) -> OutputFormat:
+    """The format of an output file: ``flag`` (``--format``), else the name's suffix, else ``default``.
+
+    A name whose suffix is an image format results are not written in (``photo.avif``, ``.heic``, ``.gif``)
+    is an InputError: JPEG bytes under that name would be a file that lies about what it is.
+    """
+    name = PurePath(path)
+    suffix = name.suffix.lower()
+    kind = mimetypes.guess_type(name.name)[0] or ""
+    if suffix not in FORMAT_BY_SUFFIX and kind.startswith("image/"):
+        raise InputError(
+            f"cannot write {name.name}: results are JPEG, PNG or WebP. "
+            "Name the output .jpg, .png or .webp."
+        )
+    return parse_format(flag) if flag else FORMAT_BY_SUFFIX.get(suffix, default)
 
 
 def mask_or_prompt_problem(engine: str, has_mask: bool, prompt: str | None) -> str | None:

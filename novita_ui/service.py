@@ -24,7 +24,7 @@ from novita_ui.errors import BudgetExhaustedError, InputError
 from novita_ui.normalise import mask_or_prompt_problem, parse_format, text_or_none
 from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
 from novita_ui.novita.tasks import TaskProgress
-from novita_ui.pixels import crop, imaging, jpegedit, local
+from novita_ui.pixels import crop, formats, imaging, jpegedit, local
 from novita_ui.runtime.budget import MemoryBudget, estimate
 from novita_ui.runtime.guard import SpendGuard
 from novita_ui.runtime.workers import ImageWorkers
@@ -104,10 +104,15 @@ class RemoveResult:
     method: local.Method | None = None  # the offline method that ran
     flattened: bool = False  # the photo had transparency and the format (JPEG) has none: laid on white
     region: crop.Region | None = None  # what went to Novita (None for the offline engine)
+    input_notes: tuple[str, ...] = ()  # how the file was read and sent (formats.input_notes)
 
     @property
     def note(self) -> str | None:
-        """One sentence on what was sent, when it was not simply the photo at full size."""
+        """What the user should know: what was sent when it was not simply the photo at full size, an
+        animation cleaned as one frame, a HEIC/AVIF photo sent re-encoded."""
+        return " ".join(n for n in (self._sent_note(), *self.input_notes) if n) or None
+
+    def _sent_note(self) -> str | None:
         if self.region is None or (self.region.whole and not self.downscaled):
             return None
         if not self.region.whole:
@@ -174,9 +179,10 @@ class Service:
         work = dataclasses.replace(request, api_key=None)  # what crosses to a worker carries no key
         if request.engine == "local":
             async with self.memory.admit(estimate(pixels, "local"), on_wait):
-                output, size, method, flat, steps = await self.workers.run(_run_local, work)
+                output, size, method, flat, steps, notes = await self.workers.run(_run_local, work)
             clock.add(steps)
-            return _result(request, output, size, None, None, clock, method=method, flattened=flat)
+            result = _result(request, output, size, None, None, clock, method=method, flattened=flat)
+            return dataclasses.replace(result, input_notes=notes)
         whole = self.settings.send_whole_photo if request.whole_photo is None else request.whole_photo
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
             sending = await self.workers.run(_prepare_remote, work, whole)
@@ -186,7 +192,8 @@ class Service:
         clock.mark("engine_s")
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
             finished, size, flat = await self.workers.run(_finish_remote, work, sending, remote.data)
-        return _result(request, finished, size, remote.task_id, sending.region, clock, flattened=flat)
+        result = _result(request, finished, size, remote.task_id, sending.region, clock, flattened=flat)
+        return dataclasses.replace(result, input_notes=sending.notes)
 
     async def _run_remote(
         self,
@@ -221,7 +228,7 @@ class Service:
 
 def _run_local(
     request: RemoveRequest,
-) -> tuple[tuple[bytes, str], tuple[int, int], local.Method, bool, dict[str, float]]:
+) -> tuple[tuple[bytes, str], tuple[int, int], local.Method, bool, dict[str, float], tuple[str, ...]]:
     """The offline removal's CPU work in one piece (the decoded photo never leaves the worker)."""
     clock = _Clock()
     photo, mask = _prepare_inputs(request)
@@ -233,7 +240,8 @@ def _run_local(
     clock.mark("engine_s")
     output = _finish(photo, rgb, request)
     clock.mark("finish_s")
-    return output, photo.size, method, _flattened(photo, request), clock.timings
+    notes = formats.input_notes(photo.format, photo.animated, None)
+    return output, photo.size, method, _flattened(photo, request), clock.timings, notes
 
 
 def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Array | None]:
@@ -266,6 +274,7 @@ class _Sending:
     payload: imaging.Payload
     region: crop.Region
     patch: crop.MaskPatch | None  # None for a prompt-only removal: the changed area is found afterwards
+    notes: tuple[str, ...] = ()  # how the file was read and sent (formats.input_notes)
 
 
 def _pixels(request: RemoveRequest) -> int:
@@ -281,7 +290,8 @@ def _prepare_remote(request: RemoveRequest, whole_photo: bool) -> _Sending:
     photo, mask = _prepare_inputs(request)
     box = crop.choose_box(photo, mask, whole_photo)
     payload, region = crop.payload_for(photo, mask, box)
-    return _Sending(payload, region, None if mask is None else crop.MaskPatch.of(mask))
+    notes = formats.input_notes(photo.format, photo.animated, payload.mime)
+    return _Sending(payload, region, None if mask is None else crop.MaskPatch.of(mask), notes)
 
 
 def _finish_remote(

@@ -358,6 +358,8 @@ def _open_image(raw: bytes, name: str) -> Image.Image:
         if image.width * image.height > MAX_PIXELS:
             raise ApiError(400, "IMAGE_EXCEEDS_MAX_RESOLUTION", f"{name} exceeds {MAX_PIXELS} pixels")
         image.load()
+        if image.format not in ("JPEG", "PNG", "WEBP"):  # Novita's image family takes these only
+            raise ApiError(400, "INVALID_IMAGE_FORMAT", f"{name} must be JPEG, PNG or WebP")
     except Image.DecompressionBombError as exc:
         raise ApiError(400, "IMAGE_EXCEEDS_MAX_RESOLUTION", f"{name} exceeds {MAX_PIXELS} pixels") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's ways of saying "not an image I can read"
@@ -408,6 +410,7 @@ def _parse_submission(
         raise ApiError(400, "INVALID_IMAGE_FORMAT", f"{names[0]} must be sent as one of {sorted(forms)}")
     image = _open_image(raw, names[0])
     rec.extras.update(image_size=image.size, image_bytes=len(raw), output_format=fmt)
+    rec.extras.update(image_format=image.format)
     rec.extras.update(mask=None, mask_form=None)
     mask = None
     if body.get(names[1]) or mask_required:

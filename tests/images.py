@@ -51,3 +51,27 @@ def decode(data: bytes) -> tuple[str, np.ndarray]:
     image = Image.open(io.BytesIO(data))
     fmt = image.format or ""
     return fmt, np.asarray(image.convert("RGB"))
+
+
+def phone_photo(
+    pixels: np.ndarray, fmt: str = "HEIF", orientation: int = 1, icc: bytes | None = None
+) -> bytes:
+    """A HEIC ("HEIF") or AVIF file as a phone saves it: EXIF with a Make and an orientation, maybe ICC."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "TestPhone"
+    options: dict[str, Any] = {"exif": exif.tobytes(), "quality": 90}
+    if icc:
+        options["icc_profile"] = icc
+    return encode(pixels, fmt, **options)
+
+
+def srgb_profile() -> bytes:
+    """An sRGB ICC profile made by Pillow (no file needed)."""
+    from PIL import ImageCms
+
+    profile: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return profile

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from novita_ui.errors import InputError
+from novita_ui.pixels import formats
 
 Array = npt.NDArray[np.uint8]
 OutputFormat = Literal["jpeg", "png", "webp"]
@@ -50,6 +51,7 @@ class Photo:
     exif: bytes | None  # orientation reset to 1, since the pixels are upright now
     icc: bytes | None  # only an RGB profile: it must describe the pixels we write
     reoriented: bool  # True when EXIF orientation changed the pixels (the file's bytes are not upright)
+    animated: bool = False  # an animated GIF/WebP/PNG (or a HEIF sequence): only its first frame is used
 
     @property
     def size(self) -> tuple[int, int]:
@@ -75,6 +77,7 @@ def _open(data: bytes, what: str) -> Image.Image:
         raise InputError(f"The {what} file is empty (0 bytes). Choose another file.")
     if len(data) > MAX_INPUT_BYTES:
         raise InputError(f"The {what} file is larger than {MAX_INPUT_BYTES // 2**20} MB. Use a smaller file.")
+    formats.register_decoders()
     try:
         with warnings.catch_warnings():
             # We enforce our own, stricter pixel limit below; Pillow's warning would only be noise.
@@ -84,7 +87,7 @@ def _open(data: bytes, what: str) -> Image.Image:
         raise InputError(_too_many_pixels(what)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise InputError(
-            f"The {what} file could not be read as an image. Use JPEG, PNG, WebP, BMP, TIFF or GIF."
+            f"The {what} file could not be read as an image. Use {formats.ACCEPTED}."
         ) from None
     w, h = image.size
     if w < 1 or h < 1 or w * h > MAX_INPUT_PIXELS:
@@ -178,6 +181,7 @@ def open_photo(data: bytes) -> Photo:
     image = _open(data, "image")
     file_format = image.format or "UNKNOWN"
     mode = image.mode
+    animated = bool(getattr(image, "is_animated", False))
     _load_pixels(image, "image")
     orientation = image.getexif().get(_ORIENTATION_TAG, 1)
     reoriented = orientation in _UPRIGHT
@@ -197,6 +201,7 @@ def open_photo(data: bytes) -> Photo:
         exif=exif,
         icc=icc if isinstance(icc, bytes) and mode != "L" else None,
         reoriented=reoriented,
+        animated=animated,
     )
 
 
@@ -490,6 +495,7 @@ class SourceCoding:
 
 def source_coding(data: bytes) -> SourceCoding:
     """Read (from the header) how a source image was compressed."""
+    formats.register_decoders()
     image = Image.open(io.BytesIO(data))
     if image.format in ("JPEG", "MPO"):
         tables = getattr(image, "quantization", None) or {}

@@ -78,6 +78,8 @@ def _write_temp(target: Path, data: bytes) -> Path:
     temp = Path(name)
     try:
         with os.fdopen(handle, "wb") as file:
+            # mkstemp makes the file 0600; a saved result is the user's file like any other: their umask.
+            os.fchmod(file.fileno(), 0o666 & ~_umask())
             _try_lock(file.fileno())  # released when the file is closed, or by the kernel if we are killed
             file.write(data)
             file.flush()
@@ -86,6 +88,20 @@ def _write_temp(target: Path, data: bytes) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return temp
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask can only set it, which races other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):  # pragma: no cover  # no procfs (macOS, old kernels)
+        pass
+    mask = os.umask(0o022)  # pragma: no cover
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
 
 
 def _try_lock(fd: int) -> bool:

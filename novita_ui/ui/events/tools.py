@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import gradio as gr
 
-from novita_ui.pixels import imaging
+from novita_ui.pixels import formats, imaging
 from novita_ui.ui.app import App
 
 Endpoint = Callable[..., Awaitable[str]]
@@ -25,7 +25,7 @@ _MASK = (
     "transparent) ones kept; a mask of another size is scaled when its aspect ratio matches."
 )
 _INPUTS = (
-    f"Inputs: JPEG, PNG, WebP, BMP, TIFF or GIF, up to {imaging.MAX_INPUT_BYTES // 2**20} MB and "
+    f"Inputs: {formats.ACCEPTED}, up to {imaging.MAX_INPUT_BYTES // 2**20} MB and "
     f"{imaging.MAX_INPUT_PIXELS // 1_000_000} megapixels."
 )
 _NOVITA_LIMITS = (
