@@ -28,7 +28,7 @@ from novita_ui.ui import user_message
 from novita_ui.ui.server.protect import basic_credentials, password_ok
 from tests.browser.helpers import AppServer, start_app, stop_app
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, running_fake_novita
-from tests.images import box_mask, encode, photo_like
+from tests.images import box_mask, encode, phone_photo, photo_like
 
 BOX = (100, 50, 200, 150)  # the masked area of the 300 x 200 test photo
 Served = tuple[FakeNovita, AppServer]
@@ -161,6 +161,21 @@ async def test_local_and_erase_round_trip_a_photo(served: Served) -> None:
     with Image.open(io.BytesIO(await fetch(url))) as exact:
         assert exact.format == "JPEG" and exact.size == (300, 200)
     assert len(fake.requests_to("/v3/async/image-eraser")) == 1
+
+
+async def test_an_agent_can_send_a_heic_or_avif_photo(served: Served) -> None:
+    _, app = served
+    pixels = photo_like(300, 200)
+    mask = data_uri(encode(box_mask(300, 200, BOX), "PNG"), "image/png")
+    heic = data_uri(phone_photo(pixels, "HEIF"), "image/heic")
+    avif = data_uri(phone_photo(pixels, "AVIF"), "image/avif")
+    async with agent(app) as session:
+        results = [await session.call_tool("local", {"image": p, "mask": mask}) for p in (heic, avif)]
+    for result in results:
+        mime, image, url = returned_image(result)
+        assert mime == "image/jpeg" and image.size == (300, 200)  # a phone photo comes back as JPEG
+        with Image.open(io.BytesIO(await fetch(url))) as exact:
+            assert exact.format == "JPEG" and exact.getexif().get(0x010F) == "TestPhone"
 
 
 async def test_bad_input_is_a_tool_error_with_the_browser_message(served: Served) -> None:

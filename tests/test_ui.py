@@ -55,7 +55,7 @@ from novita_ui.ui.wiring import named
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault
-from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
+from tests.images import box_mask, decode, encode, jpeg_with_orientation, phone_photo, photo_like
 
 # ---- helpers -----------------------------------------------------------------------------------------------
 
@@ -502,6 +502,19 @@ def test_api_local_returns_the_input_size_in_the_requested_format(keyed_server, 
     changed = np.abs(pixels.astype(int) - original).max(axis=2) > 0
     assert changed[100:200, 100:200].mean() > 0.9 and not changed[250:].any()
     assert (out / "photo-cleaned.png.json").exists()
+
+
+def test_api_takes_a_heic_photo_from_a_phone(keyed_server, tmp_path):
+    url, _ = keyed_server
+    _, mask, _ = _files(tmp_path)
+    heic = tmp_path / "IMG_0001.heic"
+    # Stored sideways with EXIF orientation 6, as a phone does: the result is upright, 600 x 400.
+    heic.write_bytes(phone_photo(np.ascontiguousarray(np.rot90(photo_like(600, 400), 1)), orientation=6))
+    result = Client(url, verbose=False).predict(
+        handle_file(heic), handle_file(mask), "jpeg", api_name="/local"
+    )
+    fmt, pixels = decode(Path(result).read_bytes())
+    assert Path(result).name == "IMG_0001-cleaned.jpg" and fmt == "JPEG" and pixels.shape == (400, 600, 3)
 
 
 def test_api_erase_applies_exif_orientation_and_uses_the_server_key(keyed_server, fake, tmp_path):

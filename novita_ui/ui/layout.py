@@ -133,6 +133,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                     list(FORMATS),
                     value="jpeg",
                     label="Output format",
+                    info="A HEIC or AVIF photo comes back as JPEG unless you pick PNG or WebP.",
                     elem_id="format",
                     scale=3,
                     min_width=250,
