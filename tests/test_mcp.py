@@ -286,8 +286,8 @@ def test_mcp_switch_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_readme_client_snippets_point_at_the_route_the_tests_use() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("### From AI agents (MCP)") :]
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "api-and-mcp.md").read_text()
+    section = readme[readme.index("## From AI agents (MCP)") :]
     local, space = (json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)[:2])
     assert local["mcpServers"]["novita-ui"]["url"] == "http://127.0.0.1:7860" + MCP_ROUTE
     args = space["mcpServers"]["novita-ui"]["args"]

@@ -44,7 +44,7 @@ DEFAULT_METHOD: Method = "telea"
 
 # "Auto" quality: masks whose widest part is at most this share of the photo's longer side are strokes
 # (Telea fills them as well as patchmatch, in a fraction of the time); wider holes get patchmatch, which
-# keeps texture where Telea smears. Measured by `python -m benchmarks.bench_offline_choice` (README).
+# keeps texture where Telea smears. Measured by `python -m benchmarks.bench_offline_choice` (docs/web-app.md).
 _THIN_SHARE = 0.04
 
 

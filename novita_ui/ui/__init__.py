@@ -39,7 +39,7 @@ one Remove can trigger a dozen exports. So here:
    only previews travel back to the page.
 
 The click uploads the stroke layers and a small canvas, a few MB, not the ~60 MB the naive editor path
-sends; what each phase of a click costs is measured by ``benchmarks/bench_browser.py`` (README, Performance).
+sends; what each phase of a click costs is measured by ``benchmarks/bench_browser.py`` (docs/performance.md).
 
 Keys: the password field's value is an input of each Novita event and is passed as ``RemoveRequest.api_key``
 for that request only; it is never stored server-side, and ``run_history`` is off so the browser does not
