@@ -136,6 +136,7 @@ BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "memory": _module_rows("bench_memory"),
     "browser": _browser,
     "fidelity": _fidelity,
+    "select": _module_rows("bench_select"),
 }
 
 

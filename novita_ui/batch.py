@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from novita_ui.errors import InputError  # light: the errors module imports nothing
+from novita_ui.normalise import grow_from  # light too: strings and numbers only
 
 if TYPE_CHECKING:
     from novita_ui.config import Settings
@@ -100,7 +101,7 @@ class BatchOptions:
     concurrency: int | None = None
     rate: str | None = None
     overwrite: bool = False
-    grow: int = 0
+    grow: int = 0  # px; negative shrinks every mask
     progress: bool = True
 
 
@@ -487,7 +488,10 @@ def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--concurrency", type=int, metavar="N", help="images at once (4; local: cores)")
     parser.add_argument("--rate", metavar="N/min", help="start at most N images a minute (cleanup: 10; none)")
     parser.add_argument("--overwrite", action="store_true", help="redo images whose output exists")
-    parser.add_argument("--grow", type=int, default=0, metavar="PX", help="grow every mask by PX pixels")
+    parser.add_argument(
+        "--grow", type=int, default=0, metavar="PX", help="grow every mask by PX pixels (negative: shrink)"
+    )
+    parser.add_argument("--shrink", type=int, default=0, metavar="PX", help="shrink every mask by PX pixels")
 
 
 def options_from_args(args: argparse.Namespace) -> BatchOptions:
@@ -502,7 +506,7 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
         concurrency=args.concurrency,
         rate=args.rate,
         overwrite=args.overwrite,
-        grow=max(0, args.grow),
+        grow=grow_from(args.grow, args.shrink),
     )
 
 

@@ -25,13 +25,41 @@ def _add_common(parser: argparse.ArgumentParser, *, mask_required: bool) -> None
         choices=("jpeg", "png", "webp"),
         help="output format (default: from --output's suffix, .jpg/.png/.webp; else jpeg)",
     )
-    parser.add_argument("--grow", type=int, default=0, metavar="PX", help="grow the mask by PX pixels")
+    add_grow_flags(parser, "the mask")
     parser.add_argument(
         "--lossy-webp",
         action="store_true",
         help="WebP output from a lossless source: lossy (smaller) instead of lossless",
     )
     parser.add_argument("--output", "-o", type=Path, required=True, help="where to write the result")
+
+
+def add_grow_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """--grow PX (negative shrinks) and --shrink PX, for every command that takes a mask."""
+    parser.add_argument(
+        "--grow", type=int, default=0, metavar="PX", help=f"grow {what} by PX pixels (negative: shrink)"
+    )
+    parser.add_argument(
+        "--shrink", type=int, default=0, metavar="PX", help=f"shrink {what} by PX pixels (as --grow -PX)"
+    )
+
+
+def _add_select(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chooser = commands.add_parser(
+        "select",
+        help="mask of the object inside a box (offline, no key): white = the object",
+        description="Write a mask of the object inside --box, following its outline (OpenCV GrabCut, "
+        "offline). The mask has the photo's full size: pass it to erase/cleanup/local --mask or batch.",
+    )
+    chooser.add_argument("image", type=Path, help="the photo (JPEG, PNG, WebP, HEIC, AVIF, BMP, TIFF, GIF)")
+    chooser.add_argument(
+        "--box", required=True, metavar="X0,Y0,X1,Y1", help="a box around the object, in pixels"
+    )
+    chooser.add_argument(
+        "--seed", type=Path, help="optional mask of strokes on the object (white = surely the object)"
+    )
+    add_grow_flags(chooser, "the selection")
+    chooser.add_argument("--output", "-o", type=Path, required=True, help="where to write the mask (PNG)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(offline, mask_required=True)
     offline.add_argument("--method", choices=("patchmatch", "telea"), help="inpainting method")
     offline.add_argument("--prompt", help=argparse.SUPPRESS)  # accepted only to explain it cannot work
+    _add_select(commands)
     from novita_ui.batch import add_batch_parser  # lazy: keeps `--help` of the other commands light
 
     add_batch_parser(commands)
@@ -113,7 +142,7 @@ class _ProgressPrinter:
 
 async def _run_single(args: argparse.Namespace) -> int:
     from novita_ui.config import Settings
-    from novita_ui.normalise import output_format_for
+    from novita_ui.normalise import grow_from, output_format_for
     from novita_ui.pixels.imaging import OutputFormat
     from novita_ui.runtime.storage import write_atomic
     from novita_ui.service import RemoveRequest, Service
@@ -128,7 +157,7 @@ async def _run_single(args: argparse.Namespace) -> int:
         mask_file=mask,
         prompt=getattr(args, "prompt", None),
         output_format=output_format,
-        grow=args.grow,
+        grow=grow_from(args.grow, args.shrink),
         enterprise_plan=getattr(args, "enterprise_plan", False),
         method=getattr(args, "method", None),
         lossless_webp=False if args.lossy_webp else None,
@@ -145,6 +174,27 @@ async def _run_single(args: argparse.Namespace) -> int:
     print(f"Saved {args.output} ({result.size[0]} x {result.size[1]}, {result.format})", file=sys.stderr)
     if result.note:
         print(result.note, file=sys.stderr)
+    return EXIT_OK
+
+
+async def _run_select(args: argparse.Namespace) -> int:
+    from novita_ui.config import Settings
+    from novita_ui.normalise import grow_from
+    from novita_ui.pixels.select import Box
+    from novita_ui.runtime.storage import write_atomic
+    from novita_ui.service import Service
+
+    box = Box.parse(args.box)
+    image = _read(args.image, "image")
+    seed = _read(args.seed, "seed mask") if args.seed else None
+    service = Service(Settings.load(), processes=False)
+    try:
+        found = await service.select(image, box, seed=seed, grow=grow_from(args.grow, args.shrink))
+    finally:
+        await service.aclose()
+    write_atomic(args.output, found.png)
+    w, h = found.size
+    print(f"Saved {args.output} ({w} x {h}, the object is {found.share:.1%} of the photo)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -165,6 +215,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m novita_ui") -
             from novita_ui.batch import run_batch
 
             return run_batch(args)
+        if args.command == "select":
+            return asyncio.run(_run_select(args))
         return asyncio.run(_run_single(args))
     except SystemExit as exit_:
         return int(exit_.code or 0)

@@ -65,3 +65,16 @@ def mask_or_prompt_problem(engine: str, has_mask: bool, prompt: str | None) -> s
             ", or describe it in the prompt." if engine == "eraser" else "."
         )
     return None
+
+
+def shrunk_away(grow: int) -> str:
+    """The sentence for a mask that a shrink (``grow`` < 0) took away entirely."""
+    return (
+        f"Shrinking the mask by {-grow} px left nothing of it: shrink it less (a grow closer to 0), "
+        "or paint a wider area."
+    )
+
+
+def grow_from(grow: int, shrink: int) -> int:
+    """One signed grow (px; negative shrinks) from a front end's --grow and --shrink."""
+    return int(grow) - abs(int(shrink))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -21,10 +22,10 @@ import numpy.typing as npt
 
 from novita_ui.config import Settings
 from novita_ui.errors import BudgetExhaustedError, InputError
-from novita_ui.normalise import mask_or_prompt_problem, parse_format, text_or_none
+from novita_ui.normalise import mask_or_prompt_problem, parse_format, shrunk_away, text_or_none
 from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
 from novita_ui.novita.tasks import TaskProgress
-from novita_ui.pixels import crop, formats, imaging, jpegedit, local
+from novita_ui.pixels import crop, formats, imaging, jpegedit, local, select
 from novita_ui.runtime.budget import MemoryBudget, estimate
 from novita_ui.runtime.guard import SpendGuard
 from novita_ui.runtime.workers import ImageWorkers
@@ -44,7 +45,8 @@ class RemoveRequest:
     """What to remove from which photo, with which engine, and how to return it.
 
     Front ends pass raw values: construction strips the prompt and key (empty -> None), reads the output
-    format ("JPG" -> jpeg), bounds ``grow`` and checks the engine and method (InputError when wrong).
+    format ("JPG" -> jpeg), reads ``grow`` (negative: shrink) and checks the engine and method (InputError
+    when wrong).
     """
 
     engine: Engine
@@ -53,7 +55,7 @@ class RemoveRequest:
     mask_file: bytes | None = None  # or a mask file (white / opaque = remove)
     prompt: str | None = None
     output_format: imaging.OutputFormat = "jpeg"
-    grow: int = 0
+    grow: int = 0  # px; negative shrinks the mask
     enterprise_plan: bool = False
     method: local.Method | Literal["auto"] = local.DEFAULT_METHOD  # "auto": local.choose_method
     lossless_webp: bool | None = None  # None: lossless WebP exactly when the source was lossless
@@ -70,7 +72,7 @@ class RemoveRequest:
             "prompt": text_or_none(self.prompt),
             "api_key": text_or_none(self.api_key),
             "output_format": parse_format(self.output_format),
-            "grow": max(0, int(self.grow or 0)),
+            "grow": int(self.grow or 0),
             "enterprise_plan": bool(self.enterprise_plan) and self.engine == "cleanup",
         }
         for name, value in fixed.items():
@@ -195,6 +197,16 @@ class Service:
         result = _result(request, finished, size, remote.task_id, sending.region, clock, flattened=flat)
         return dataclasses.replace(result, input_notes=sending.notes)
 
+    async def select(
+        self, image: bytes, box: select.Box, *, seed: bytes | None = None, grow: int = 0
+    ) -> select.Selection:
+        """The mask of the object inside ``box`` on ``image`` (pixels/select.py), in an image worker."""
+        pixels = await asyncio.to_thread(imaging.image_pixels, image)
+        async with self.memory.admit(estimate(pixels, "remote")):
+            return await self.workers.run(
+                functools.partial(select.select_file, seed=seed, grow=grow), image, box
+            )
+
     async def _run_remote(
         self,
         request: RemoveRequest,
@@ -257,7 +269,10 @@ def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Arra
     elif request.mask_file is not None:
         mask = imaging.load_mask(request.mask_file, photo.size)
     if mask is not None:
+        painted = bool(mask.any())
         mask = imaging.grow_mask(mask, request.grow)
+        if painted and not mask.any():
+            raise InputError(shrunk_away(request.grow))
         if not mask.any() and request.engine == "eraser" and prompt:
             mask = None  # nothing painted: the prompt alone says what to remove
     if mask is None:

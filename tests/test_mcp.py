@@ -111,11 +111,16 @@ def error_text(result: CallToolResult) -> str:
     return " ".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
-async def test_agents_see_exactly_the_three_documented_tools(served: Served) -> None:
+async def test_agents_see_exactly_the_four_documented_tools(served: Served) -> None:
     async with agent(served[1]) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
     # The page's own events (photo loading, Remove, history...) are not tools.
-    assert set(tools) == {"erase", "cleanup", "local"}
+    assert set(tools) == {"erase", "cleanup", "local", "select"}
+    assert tools["select"].inputSchema["required"] == ["image", "box"]
+    assert "pass it as the mask of erase, cleanup or local" in (tools["select"].description or "")
+    for name, schema in tools["select"].inputSchema["properties"].items():
+        assert len(schema.get("description", "")) > 20, name
+    tools.pop("select")  # the rest are removals
     assert tools["erase"].inputSchema["required"] == ["image"]  # a mask or a prompt, or both
     assert tools["cleanup"].inputSchema["required"] == ["image", "mask"]
     assert tools["local"].inputSchema["required"] == ["image", "mask"]
@@ -246,7 +251,7 @@ async def test_sign_in_closes_the_mcp_route_to_strangers(fake: FakeNovita, tmp_p
         async with agent(app, auth=("ann", "s3cret:pass")) as session:
             names = {tool.name for tool in (await session.list_tools()).tools}
             result = await session.call_tool("local", {"image": photo, "mask": mask, "output_format": "webp"})
-    assert names == {"erase", "cleanup", "local"}
+    assert names == {"erase", "cleanup", "local", "select"}
     mime, image, _ = returned_image(result)  # the call got through Gradio's own sign-in too
     assert mime == "image/webp" and image.size == (300, 200)
 

@@ -176,7 +176,8 @@ def test_a_request_from_raw_values_is_normalised_once() -> None:
         api_key=" ",
         enterprise_plan=1,
     )
-    assert (request.prompt, request.api_key, request.output_format, request.grow) == (None, None, "jpeg", 0)
+    # A negative grow is a shrink (whole pixels).
+    assert (request.prompt, request.api_key, request.output_format, request.grow) == (None, None, "jpeg", -3)
     assert request.enterprise_plan is True
     eraser = RemoveRequest.from_raw(engine="eraser", image=b"x", prompt=" dog ", enterprise_plan=True)
     assert eraser.prompt == "dog" and eraser.enterprise_plan is False and eraser.output_format == "jpeg"

@@ -481,10 +481,10 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
     return photo, mask, rotated
 
 
-def test_the_public_api_is_exactly_erase_cleanup_local(keyed_server):
+def test_the_public_api_is_exactly_erase_cleanup_local_select(keyed_server):
     url, _ = keyed_server
     api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
-    assert sorted(api["named_endpoints"]) == ["/cleanup", "/erase", "/local"]
+    assert sorted(api["named_endpoints"]) == ["/cleanup", "/erase", "/local", "/select"]
     assert not api["unnamed_endpoints"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/erase"]["parameters"]]
     assert params == ["image", "mask", "prompt", "output_format", "api_key"]

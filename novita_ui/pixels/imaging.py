@@ -264,11 +264,14 @@ def mask_from_layers(layers: Sequence[npt.NDArray[Any]], size: tuple[int, int]) 
 
 
 def grow_mask(mask: Array, pixels: int) -> Array:
-    """Dilate the mask by ``pixels`` (a disc), so soft edges of the object go too."""
-    if pixels <= 0:
+    """Dilate the mask by ``pixels`` (a disc), so soft edges of the object go too; a negative ``pixels``
+    shrinks it instead (erodes), for a mask that bleeds into what must stay."""
+    if pixels == 0:
         return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return np.asarray(cv2.dilate(mask, kernel), dtype=np.uint8)
+    reach = abs(pixels)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    changed = cv2.dilate(mask, kernel) if pixels > 0 else cv2.erode(mask, kernel)
+    return np.asarray(changed, dtype=np.uint8)
 
 
 def require_mask(mask: Array) -> Array:

@@ -26,7 +26,7 @@ from novita_ui.ui.assets.page import (
     engine_note_js,
     page_js,
 )
-from novita_ui.ui.events.tools import endpoints
+from novita_ui.ui.events.tools import endpoints, select_endpoint
 from novita_ui.ui.helpers import CACHE_SWEEP, ENGINE_LABELS, Options, engine_note
 from novita_ui.ui.layout import Page, build_page
 from novita_ui.ui.server import agents, pagecache, protect
@@ -151,7 +151,7 @@ def _wire_removal(app: App, p: Page) -> None:
 
 
 def _wire_api(app: App) -> None:
-    """The three public endpoints: /erase, /cleanup, /local (hidden components, named events)."""
+    """The public endpoints: /erase, /cleanup, /local and /select (hidden components, named events)."""
     opts = app.options
     image = gr.File(type="filepath", visible=False, label="image")
     mask = gr.File(type="filepath", visible=False, label="mask")
@@ -170,6 +170,17 @@ def _wire_api(app: App) -> None:
         [image, mask, fmt],
         result,
         api_name="local",
+        concurrency_id="local-api",
+        concurrency_limit=opts.novita_concurrency,
+    )
+    box = gr.Textbox(visible=False, label="box")
+    grow = gr.Number(visible=False, label="grow", value=0, precision=0)
+    outline = gr.File(visible=False, label="mask")
+    gr.Button(visible=False).click(
+        select_endpoint(app),
+        [image, box, grow],
+        outline,
+        api_name="select",
         concurrency_id="local-api",
         concurrency_limit=opts.novita_concurrency,
     )

@@ -1,4 +1,5 @@
-"""The public API (gradio_client): image files in, the result file out. /erase, /cleanup and /local.
+"""The public API (gradio_client): image files in, the result file out. /erase, /cleanup and /local; /select
+answers with a mask file instead (the object inside a box).
 
 No session state: each call carries its image, mask and options, and gets a file back that the scratch
 deletes soon after (the client fetches it right away).
@@ -12,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from novita_ui.errors import InputError, NovitaUIError
+from novita_ui.pixels.select import Box
 from novita_ui.service import Engine, RemoveRequest, output_name
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import refusal, unexpected
@@ -94,6 +96,27 @@ class ApiEndpoints:
     ) -> str:
         """Offline engine, no key: image + mask (white = remove) -> result file."""
         return await self._call("local", image, mask, {"output_format": output_format}, request)
+
+
+    async def select(
+        self, image: str | None, box: str | None, grow: float | None, request: gr.Request | None
+    ) -> str:
+        """Offline GrabCut: image + a box around an object -> the object's mask (white) at full size."""
+        try:
+            if not image:
+                raise InputError("Send an image file (image=handle_file(path)).")
+            chosen = Box.parse(box or "")
+            photo, _ = await asyncio.to_thread(_read_uploads, image, None)
+            found = await self.context.service.select(photo, chosen, grow=int(grow or 0))
+        except NovitaUIError as error:
+            raise refusal(user_message(error, in_page=False), error_title(error), in_page=False) from None
+        except Exception:
+            raise unexpected("an API call", in_page=False) from None
+        session = "api-" + ((request.session_hash if request else None) or "anonymous")
+        stem = Path(image).stem or "image"
+        path = self.context.scratch.new_file(session, f"{stem}-mask.png", keep=False)
+        await asyncio.to_thread(path.write_bytes, found.png)
+        return str(path)
 
 
 def _read_uploads(image: str, mask: str | None) -> tuple[bytes, bytes | None]:

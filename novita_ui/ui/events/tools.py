@@ -1,4 +1,4 @@
-"""The three public endpoints, /erase, /cleanup and /local, as the functions scripts and agents call.
+"""The public endpoints, /erase, /cleanup, /local and /select, as the functions scripts and agents call.
 
 ``wiring._wire_api`` wires these functions (not :class:`App`'s methods) to the named events, because Gradio
 reads them twice: ``gradio_client`` gets parameter names and defaults from their signatures, and Gradio's MCP
@@ -91,12 +91,31 @@ LOCAL_DOC = (
     (_IMAGE, _MASK_ARG, _FORMAT),
 )
 
+SELECT_DOC = (
+    (
+        "Find the outline of one object inside a box on a photo, on this server (offline: no key, no cost).",
+        "It returns a mask (white = the object, black = the rest) at the photo's full size that follows the "
+        "object's edges (OpenCV GrabCut): pass it as the mask of erase, cleanup or local to remove the "
+        "object without drawing its outline. Works best when the object's colours differ from its "
+        "surroundings; draw the box just around the whole object.",
+        f"{_INPUTS} The box is in the photo's pixels, with its EXIF orientation applied.",
+        "A failed call is a tool error whose text says what to change (a box outside the photo, a box "
+        "covering all of it, nothing found inside it).",
+    ),
+    (
+        _IMAGE,
+        'box: The box around the object as "X0,Y0,X1,Y1" in pixels (left, top, right, bottom).',
+        "grow: Pixels to grow the mask by (negative shrinks it); 0 (default) follows the outline exactly.",
+    ),
+)
+_SELECT_RETURNS = "The object's mask as a PNG (white = the object), and a URL to download it."
 
-def docstring(doc: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+
+def docstring(doc: tuple[tuple[str, ...], tuple[str, ...]], returns: str = _RETURNS) -> str:
     """A docstring in the layout Gradio parses: paragraphs, then ``Args:`` (one line each), ``Returns:``."""
     paragraphs, args = doc
     return "\n\n".join(
-        [*paragraphs, "Args:\n" + "\n".join(f"    {a}" for a in args), "Returns:\n    " + _RETURNS]
+        [*paragraphs, "Args:\n" + "\n".join(f"    {a}" for a in args), "Returns:\n    " + returns]
     )
 
 
@@ -133,3 +152,15 @@ def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint]:
     for function, doc in ((erase, ERASE_DOC), (cleanup, CLEANUP_DOC), (local, LOCAL_DOC)):
         function.__doc__ = docstring(doc)
     return erase, cleanup, local
+
+
+def select_endpoint(app: App) -> Endpoint:
+    """The /select function for ``app``: the mask of the object inside a box."""
+
+    async def select(
+        image: str | None, box: str | None, grow: float | None = 0, request: gr.Request | None = None
+    ) -> str:
+        return await app.api.select(image, box, grow, request)
+
+    select.__doc__ = docstring(SELECT_DOC, _SELECT_RETURNS)
+    return select
