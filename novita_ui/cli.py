@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE = 0, 1, 2
+NO_KEY = (
+    "error: {command} needs a Novita API key: set NOVITA_API_KEY (export NOVITA_API_KEY=sk_...), "
+    "never on the command line. {key_help}. "
+    "The local command works without a key."
+)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, mask_required: bool) -> None:
@@ -87,7 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--enterprise-plan", action="store_true", help="use a dedicated enterprise endpoint")
     offline = commands.add_parser("local", help="offline engine, no key and no network")
     _add_common(offline, mask_required=True)
-    offline.add_argument("--method", choices=("patchmatch", "telea"), help="inpainting method")
+    offline.add_argument(
+        "--method",
+        choices=("auto", "patchmatch", "telea"),
+        help="inpainting method (default auto, as the web app's Offline quality: telea for thin strokes, "
+        "patchmatch for wide areas)",
+    )
     offline.add_argument("--prompt", help=argparse.SUPPRESS)  # accepted only to explain it cannot work
     _add_select(commands)
     from novita_ui.batch import add_batch_parser  # lazy: keeps `--help` of the other commands light
@@ -171,7 +181,8 @@ async def _run_single(args: argparse.Namespace) -> int:
     finally:
         await service.aclose()
     write_atomic(args.output, result.data)
-    print(f"Saved {args.output} ({result.size[0]} x {result.size[1]}, {result.format})", file=sys.stderr)
+    how = f", offline with {result.method}" if result.method else ""
+    print(f"Saved {args.output} ({result.size[0]} x {result.size[1]}, {result.format}{how})", file=sys.stderr)
     if result.note:
         print(result.note, file=sys.stderr)
     return EXIT_OK
@@ -208,7 +219,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m novita_ui") -
     parser = build_parser()
     parser.prog = prog
     args = parser.parse_args(argv)
-    from novita_ui.errors import InputError, NovitaUIError
+    from novita_ui.errors import InputError, MissingAPIKeyError, NovitaUIError
 
     try:
         if args.command == "batch":
@@ -220,6 +231,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m novita_ui") -
         return asyncio.run(_run_single(args))
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    except MissingAPIKeyError:  # its message is the page's; a command line has no key field to type into
+        from novita_ui.novita.wire import KEY_HELP
+
+        return _fail(NO_KEY.format(command=args.command, key_help=KEY_HELP), EXIT_USAGE)
     except InputError as error:
         return _fail(f"error: {error}", EXIT_USAGE)
     except NovitaUIError as error:

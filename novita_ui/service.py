@@ -57,7 +57,7 @@ class RemoveRequest:
     output_format: imaging.OutputFormat = "jpeg"
     grow: int = 0  # px; negative shrinks the mask
     enterprise_plan: bool = False
-    method: local.Method | Literal["auto"] = local.DEFAULT_METHOD  # "auto": local.choose_method
+    method: local.Choice = local.DEFAULT_CHOICE  # "auto": local.choose_method
     lossless_webp: bool | None = None  # None: lossless WebP exactly when the source was lossless
     api_key: str | None = field(default=None, repr=False)
     session: str | None = None  # who asked (a browser session); its first 8 characters go into log lines
@@ -66,8 +66,8 @@ class RemoveRequest:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise InputError(f"Unknown engine {self.engine!r}: choose eraser, cleanup or local.")
-        if self.method not in (*local.METHODS, "auto"):
-            raise InputError(f"Unknown method {self.method!r}: choose patchmatch, telea or auto.")
+        if self.method not in local.CHOICES:
+            raise InputError(f"Unknown method {self.method!r}: choose {', '.join(local.CHOICES)}.")
         fixed = {
             "prompt": text_or_none(self.prompt),
             "api_key": text_or_none(self.api_key),
@@ -86,7 +86,7 @@ class RemoveRequest:
         return cls(
             engine=engine,  # type: ignore[arg-type]  # __post_init__ checks it
             output_format=output_format or "jpeg",  # type: ignore[arg-type]  # __post_init__ parses it
-            method=method or local.DEFAULT_METHOD,  # type: ignore[arg-type]  # __post_init__ checks it
+            method=method or local.DEFAULT_CHOICE,  # type: ignore[arg-type]  # __post_init__ checks it
             **values,
         )
 
@@ -246,7 +246,7 @@ def _run_local(
     photo, mask = _prepare_inputs(request)
     assert mask is not None  # _prepare_inputs insists on a mask for this engine
     clock.mark("prepare_s")
-    method = local.choose_method(mask) if request.method == "auto" else request.method
+    method = local.resolve(request.method, mask)
     rgb = local.inpaint(photo.rgb, mask, method)
     del mask
     clock.mark("engine_s")

@@ -133,6 +133,45 @@ def test_novita_engines_without_a_key_say_how_to_add_one(
     assert "NOVITA_API_KEY" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["erase", "cleanup"])
+def test_without_a_key_the_cli_says_to_set_the_variable_not_to_enter_one(
+    command: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A command line has no key field: "enter one" (the page's wording) would send the user looking for one.
+    assert run(command, files["image"], "--mask", files["mask"], "-o", files["out"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and err.startswith(f"error: {command} needs a Novita API key")
+    assert "set NOVITA_API_KEY" in err and "enter" not in err and "local" in err
+    assert not files["out"].exists()
+
+
+def test_local_defaults_to_auto_like_the_page_so_a_wide_box_gets_patchmatch(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from novita_ui.ui.helpers import quality_of
+
+    assert quality_of(None) == "auto"  # the page's Offline quality starts at Auto
+    # The fixture's mask is a 40 px box on a 120 px photo: far wider than a stroke.
+    assert run("local", files["image"], "--mask", files["mask"], "-o", files["out"]) == 0
+    assert "offline with patchmatch" in capsys.readouterr().err
+    asked = tmp_path / "patchmatch.png"
+    assert run("local", files["image"], "--mask", files["mask"], "--method", "patchmatch", "-o", asked) == 0
+    assert files["out"].read_bytes() == asked.read_bytes()
+    # Batch takes the same default: its result is the one --method patchmatch gives.
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(files["image"].read_bytes())
+    batch_out = tmp_path / "batch"
+    assert run("batch", photos, "--mask", files["mask"], "--engine", "local", "--format", "png",
+               "--output-dir", batch_out) == 0
+    assert (batch_out / "holiday-cleaned.png").read_bytes() == asked.read_bytes()
+    # A thin stroke still gets Telea, as Auto does on the page.
+    stroke = tmp_path / "stroke.png"
+    stroke.write_bytes(encode(box_mask(120, 80, (60, 10, 62, 70)), "PNG"))
+    assert run("local", files["image"], "--mask", stroke, "-o", tmp_path / "stroke-out.png") == 0
+    assert "offline with telea" in capsys.readouterr().err
+
+
 def test_the_spend_cap_holds_on_the_command_line(
     env: FakeNovita,
     files: dict[str, Path],

@@ -29,8 +29,11 @@ import numpy as np
 from patchmatch import patch_match
 
 Method = Literal["patchmatch", "telea"]
+# What a user asks for: a method, or "auto" (choose_method decides by the mask's shape).
+Choice = Method | Literal["auto"]
 Strategy = Literal["crop", "whole"]
 METHODS: tuple[Method, ...] = ("patchmatch", "telea")
+CHOICES: tuple[Choice, ...] = ("auto", *METHODS)
 STRATEGIES: tuple[Strategy, ...] = ("crop", "whole")
 
 # Chosen by `python -m benchmarks.bench_local` (12 MP photo mosaic, crop strategy, 2 shared cores):
@@ -46,6 +49,14 @@ DEFAULT_METHOD: Method = "telea"
 # (Telea fills them as well as patchmatch, in a fraction of the time); wider holes get patchmatch, which
 # keeps texture where Telea smears. Measured by `python -m benchmarks.bench_offline_choice` (docs/web-app.md).
 _THIN_SHARE = 0.04
+# Every front end's default (the page's Offline quality, the CLI's `local --method`, batch): one choice,
+# so a wide box comes out the same wherever it was asked for.
+DEFAULT_CHOICE: Choice = "auto"
+
+
+def resolve(choice: Choice, mask: np.ndarray) -> Method:
+    """The method that runs for a user's choice: the choice itself, or choose_method's for "auto"."""
+    return choose_method(mask) if choice == "auto" else choice
 
 
 def choose_method(mask: np.ndarray) -> Method:

@@ -12,7 +12,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -35,11 +34,13 @@ ENGINE_LABELS: dict[str, Engine] = {
     "Offline": "local",
 }
 # The Offline engine's quality choice -> local method ("auto": local.choose_method, by the mask's shape).
-QUALITY_LABELS: dict[str, local.Method | Literal["auto"]] = {
+QUALITY_LABELS: dict[str, local.Choice] = {
     "Auto": "auto",
     "Fast": "telea",
     "Texture": "patchmatch",
 }
+# The radio's starting value: the label of the default every front end shares (local.DEFAULT_CHOICE).
+DEFAULT_QUALITY = next(label for label, choice in QUALITY_LABELS.items() if choice == local.DEFAULT_CHOICE)
 FORMATS: tuple[imaging.OutputFormat, ...] = imaging.OUTPUT_FORMATS
 HISTORY_LIMIT = 24
 FLATTENED = (
@@ -147,10 +148,10 @@ def unique_name(name: str, history: Sequence[Outcome]) -> str:
     return name
 
 
-def quality_of(label: str | None) -> local.Method | Literal["auto"]:
-    """The offline method for a quality label (Auto when none is given)."""
+def quality_of(label: str | None) -> local.Choice:
+    """The offline method for a quality label (the shared default when none is given)."""
     try:
-        return QUALITY_LABELS[label or "Auto"]
+        return QUALITY_LABELS[label or DEFAULT_QUALITY]
     except KeyError:
         raise InputError(f"Unknown quality {label!r}: choose one of {', '.join(QUALITY_LABELS)}.") from None
 

@@ -14,6 +14,7 @@ import gradio as gr
 
 from novita_ui.ui import editor as editor_config
 from novita_ui.ui.helpers import (
+    DEFAULT_QUALITY,
     ENGINE_LABELS,
     FORMATS,
     KEEP_LABEL,
@@ -103,7 +104,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
             note = gr.Markdown(engine_note(default_engine, "", has_server_key), elem_id="engine-note")
             quality = gr.Radio(
                 list(QUALITY_LABELS),
-                value="Auto",
+                value=DEFAULT_QUALITY,
                 label="Offline quality",
                 info="Fast: smooth fill, best for thin strokes. Texture: copies nearby texture into wide "
                 "areas, slower. Auto picks by the shape of the mask.",

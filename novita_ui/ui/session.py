@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from novita_ui.errors import InputError
 from novita_ui.pixels import imaging, local
@@ -65,7 +65,7 @@ class JobSpec:
     photo: int | None  # the photo version the canvas showed
     after: int  # how many jobs of this tab the page had seen end at the click (Session.started then)
     whole_photo: bool = False  # over 16 MP: the whole photo shrunk, not a crop (unticked: server decides)
-    quality: local.Method | Literal["auto"] = "auto"  # Offline only
+    quality: local.Choice = local.DEFAULT_CHOICE  # Offline only
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> JobSpec:
@@ -92,7 +92,7 @@ class JobSpec:
             photo=photo if isinstance(photo, int) else None,
             after=int(after),
             whole_photo=bool(raw.get("wholePhoto")),
-            quality=quality_of(str(raw.get("quality") or "Auto")),
+            quality=quality_of(str(raw.get("quality") or "") or None),
         )
 
 
