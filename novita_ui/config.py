@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -108,10 +107,6 @@ class Settings:
             raise ValueError("the request limit (NOVITA_MAX_REQUESTS_PER_HOUR) cannot be negative")
         if self.memory_budget_mb < 64:
             raise ValueError("the memory budget (NOVITA_UI_MEMORY_BUDGET_MB) must be at least 64 MB")
-
-    def with_key(self, api_key: str | None) -> Settings:
-        """The same settings with another key (a browser session's own, for instance)."""
-        return dataclasses.replace(self, api_key=api_key or None)
 
 
 def _image_work_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -46,8 +46,3 @@ class Scrubber:
             elif index == 0 or not hidden[index - 1]:
                 out.append(MASK)
         return "".join(out)
-
-
-def scrub(text: object, *secrets: str | None) -> str:
-    """Shorthand for ``Scrubber(secrets)(text)``."""
-    return Scrubber(secrets)(text)

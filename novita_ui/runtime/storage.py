@@ -41,16 +41,6 @@ def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
     return write_atomic(path, json_bytes(value))
 
 
-def unique_path(folder: str | os.PathLike[str], name: str) -> Path:
-    """``folder/name``, or ``folder/stem-2.ext`` ... when that exists already (nothing is overwritten)."""
-    base = Path(folder) / name
-    candidate, counter = base, 2
-    while candidate.exists():
-        candidate = base.with_name(f"{base.stem}-{counter}{base.suffix}")
-        counter += 1
-    return candidate
-
-
 def remove_partial_files(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary ``.*.part`` files a killed writer left in folder; returns what went.
 
