@@ -20,7 +20,6 @@ import pytest
 from novita_ui import errors
 from novita_ui.cli import main
 from novita_ui.config import Settings
-from novita_ui.novita import client as client_module
 from novita_ui.novita.client import ImageResult, NovitaClient, TaskProgress
 from novita_ui.service import RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
@@ -281,37 +280,45 @@ def _real_settings(fake: FakeNovita, **overrides: object) -> Settings:
 async def _erase(
     settings: Settings, time_: VirtualTime | None = None, **kwargs: Any
 ) -> tuple[ImageResult | Exception, list[TaskProgress]]:
-    """One eraser call; returns its result (or error) and every progress event."""
-    seen: list[TaskProgress] = []
+    """One eraser call on a new client; returns its result (or error) and every progress event."""
     time_ = time_ or VirtualTime()
     async with NovitaClient(settings, sleep=time_.sleep, clock=time_, rand=lambda: 0.5) as client:
-        try:
-            return await client.erase(IMAGE, mask=MASK_PNG, on_progress=seen.append, **kwargs), seen
-        except errors.NovitaUIError as error:
-            return error, seen
+        return await _erase_with(client, **kwargs)
 
 
-@pytest.fixture
-def fresh_encoding_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts as a new process would: no eraser encoding learned yet."""
-    monkeypatch.setattr(client_module, "_learned_forms", {})
+async def _erase_with(
+    client: NovitaClient, **kwargs: Any
+) -> tuple[ImageResult | Exception, list[TaskProgress]]:
+    """One eraser call on ``client``."""
+    seen: list[TaskProgress] = []
+    try:
+        return await client.erase(IMAGE, mask=MASK_PNG, on_progress=seen.append, **kwargs), seen
+    except errors.NovitaUIError as error:
+        return error, seen
 
 
 async def test_an_eraser_that_takes_only_bare_base64_gets_it_once_and_then_always(
-    fake: FakeNovita, fresh_encoding_memory: None, caplog: pytest.LogCaptureFixture
+    fake: FakeNovita, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.eraser_image_forms = {"base64"}
     caplog.set_level(logging.INFO, logger="novita_ui")
+    time_ = VirtualTime()
+    # One client, as the web app's service and the CLI hold one for their whole process.
     settings = fast_settings(fake.url)
-    first, _ = await _erase(settings)
-    second, _ = await _erase(settings)
+    async with NovitaClient(settings, sleep=time_.sleep, clock=time_, rand=lambda: 0.5) as client:
+        first, _ = await _erase_with(client)
+        second, _ = await _erase_with(client)
     assert isinstance(first, ImageResult) and isinstance(second, ImageResult)
     assert [r.image_form for r in fake.requests_to(ERASER)] == ["data_uri", "base64", "base64"]
     assert len(fake.tasks) == 2  # one task per removal: the refused submit created none
     assert caplog.text.count("sending base64 from now on") == 1
+    # What one client learned is its own: a new client starts from the data URI again.
+    third, _ = await _erase(fast_settings(fake.url))
+    assert isinstance(third, ImageResult)
+    assert [r.image_form for r in fake.requests_to(ERASER)][3:] == ["data_uri", "base64"]
 
 
-async def test_a_forced_encoding_is_never_switched(fake: FakeNovita, fresh_encoding_memory: None) -> None:
+async def test_a_forced_encoding_is_never_switched(fake: FakeNovita) -> None:
     fake.eraser_image_forms = {"base64"}
     outcome, _ = await _erase(fast_settings(fake.url, eraser_image_encoding="data_uri"))
     assert isinstance(outcome, errors.BadRequestError) and "INVALID_IMAGE_FORMAT" in str(outcome)

@@ -59,8 +59,6 @@ CLEANUP_PATH = "/v3/cleanup"
 # A 400 with one of these reasons may mean "wrong image encoding"; a 400 creates no task, so trying the other
 # encoding once costs nothing.
 ENCODING_REASONS = frozenset({"INVALID_REQUEST_BODY", "INVALID_IMAGE_FORMAT"})
-# The eraser encoding that worked last, per base URL, for the life of the process.
-_learned_forms: dict[str, ImageEncoding] = {}
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -138,6 +136,9 @@ class NovitaClient:
         self._download_policy = retry.Policy(
             settings.download_attempts, settings.backoff_base, 5.0, sleep, rand
         )
+        # The eraser encoding that worked last ("auto" setting): a client's own, so two clients (or tests)
+        # never see each other's; the web app and the CLI hold one client for their process's life.
+        self._eraser_form: ImageEncoding = "data_uri"
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(
@@ -289,8 +290,8 @@ class NovitaClient:
         self, call: _Call, image: bytes, mime: str, mask: bytes | None, prompt: str | None, fmt: str
     ) -> str:
         """Create the task (one task at most); returns Novita's task id as sent (unscrubbed: it is polled)."""
-        setting, base = self.settings.eraser_image_encoding, self.settings.base_url
-        form: ImageEncoding = setting if setting != "auto" else _learned_forms.get(base, "data_uri")
+        setting = self.settings.eraser_image_encoding
+        form: ImageEncoding = setting if setting != "auto" else self._eraser_form
         try:
             answer = await self._api(
                 call, "POST", ERASER_PATH, json_body=_eraser_body(form, image, mime, mask, prompt, fmt)
@@ -302,14 +303,14 @@ class NovitaClient:
             answer = await self._api(
                 call, "POST", ERASER_PATH, json_body=_eraser_body(other, image, mime, mask, prompt, fmt)
             )
-            if _learned_forms.get(base) != other:
+            if self._eraser_form != other:
                 log.warning(
                     "Novita's image-eraser refused %s images (%s); sending %s from now on",
                     form,
                     error.reason,
                     other,
                 )
-            _learned_forms[base] = other
+            self._eraser_form = other
         task_id = answer.get("task_id")
         if isinstance(task_id, int) and not isinstance(task_id, bool):
             task_id = str(task_id)
