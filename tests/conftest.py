@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,19 +12,41 @@ from novita_ui.service import Service
 from tests.fake_novita import TEST_KEY, FakeNovita, running_fake_novita
 
 
+# Every variable the code reads (tests/test_environment.py checks this list against the source), and whole
+# prefixes: Gradio reads many GRADIO_* of its own (root path, share, MCP server, allowed paths...).
+ENVIRONMENT = (
+    "NOVITA_API_KEY",
+    "NOVITA_BASE_URL",
+    "NOVITA_POLL_DEADLINE",
+    "NOVITA_READ_TIMEOUT",
+    "NOVITA_ERASER_IMAGE_ENCODING",
+    "NOVITA_MAX_REQUESTS_PER_HOUR",
+    "NOVITA_UI_MEMORY_BUDGET_MB",
+    "NOVITA_UI_SEND_WHOLE_PHOTO",
+    "NOVITA_UI_IMAGE_PROCESSES",
+    "NOVITA_UI_AUTH",
+    "NOVITA_UI_MCP",
+    "GRADIO_SERVER_NAME",
+    "GRADIO_SERVER_PORT",
+    "GRADIO_TEMP_DIR",
+    "SPACE_ID",
+    "PORT",
+)
+ENVIRONMENT_PREFIXES = ("NOVITA_", "GRADIO_")
+
+
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset everything the app (or Gradio) would read from a developer's shell; analytics stay off."""
+    for name in {*ENVIRONMENT, *(k for k in os.environ if k.startswith(ENVIRONMENT_PREFIXES))}:
+        monkeypatch.delenv(name, raising=False)
+    # Gradio would otherwise phone home from every launched app (no network here: each call just times out).
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's own key or base URL."""
-    for name in (
-        "NOVITA_API_KEY",
-        "NOVITA_BASE_URL",
-        "NOVITA_POLL_DEADLINE",
-        "NOVITA_READ_TIMEOUT",
-        "NOVITA_ERASER_IMAGE_ENCODING",
-        "NOVITA_UI_AUTH",
-        "NOVITA_UI_MCP",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    """No test sees the developer's own key, base URL, port, sign-in or Gradio settings."""
+    clean_environment(monkeypatch)
 
 
 @pytest.fixture

@@ -43,7 +43,8 @@ Example::
         fake.task_plan = TaskPlan(queued_polls=1, processing_polls=2)
         fake.fail_next("eraser", Fault.status(429, retry_after="2"), Fault.drop_connection())
         ...  # point the client at fake.url with the key TEST_KEY
-        assert all("authorization" not in r.headers for r in fake.requests_to("/results/"))
+        store = fake.requests_to("/results/")
+        assert store and all("authorization" not in r.headers for r in store)
 
 By hand: ``python -m tests.fake_novita --port 8765 --latency 0.5 --queued-polls 2``.
 """

@@ -26,6 +26,7 @@ from tests.browser.helpers import (
     image_rect,
     paint_stroke,
     photo_info,
+    settle,
     set_grow,
     set_prompt,
     shot,
@@ -121,7 +122,12 @@ def test_the_mask_is_see_through_and_a_translucent_stroke_is_removed(keyless_app
 
 
 def _brush_size_in_editor(page: Any) -> int:
-    """The size the editor's own Brush Size popup shows (opened and closed again)."""
+    """The size the editor's own Brush Size popup shows (opened and closed again), read once the page script
+    has finished applying the last size change (it opens that popup itself: a read before then sees the old
+    size, or closes the popup under the script's feet)."""
+    page.evaluate("() => window.nuBrushSizeSettled?.()")
+    page.locator('#editor .toolbar-wrap input[type="range"]').wait_for(state="detached")
+    settle(page)
     page.click('#editor button[aria-label="Brush Size"]')
     value = int(page.locator('#editor .toolbar-wrap input[type="range"]').input_value())
     page.mouse.click(5, 5)
@@ -161,7 +167,6 @@ def test_shortcuts_undo_redo_size_zoom_pan_and_enter(keyless_app, page, photos):
     page.keyboard.press("]")
     grown = int(page.input_value('#brush-size input[type="number"]'))
     assert grown > BRUSH_RADIUS + 5
-    page.locator('#editor .toolbar-wrap input[type="range"]').wait_for(state="detached")
     assert _brush_size_in_editor(page) == grown
     page.keyboard.press("[")
     smaller = int(page.input_value('#brush-size input[type="number"]'))
@@ -315,3 +320,20 @@ def test_the_gradio_pieces_the_page_script_drives(keyless_app, page, photos):
     page.wait_for_function(
         "(z) => document.querySelector('#editor .zoom-number span').textContent !== z", arg=before
     )
+
+
+def test_quick_presses_of_the_size_keys_leave_the_editor_at_the_size_shown(keyless_app, page, photos):
+    """Three ] in one go (a held key repeats this fast): the editor paints with the size the control shows,
+    not the first press's (the presses used to race: 29 shown, 23 painted)."""
+    _open(page, keyless_app.url, photos["small"])
+    page.click("h2")  # focus on the page, not in a text box
+    page.evaluate(
+        """() => { for (let i = 0; i < 3; i++) {
+            document.dispatchEvent(new KeyboardEvent('keydown', {key: ']', bubbles: true})); } }"""
+    )
+    shown = int(page.input_value('#brush-size input[type="number"]'))
+    assert shown > BRUSH_RADIUS * 1.9, shown  # 18 -> 23 -> 29 -> 36
+    assert _brush_size_in_editor(page) == shown
+    page.keyboard.press("[")
+    smaller = int(page.input_value('#brush-size input[type="number"]'))
+    assert smaller < shown and _brush_size_in_editor(page) == smaller

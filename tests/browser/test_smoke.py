@@ -130,7 +130,9 @@ def test_novita_eraser_by_prompt_with_the_users_key(keyed_app, fake_novita, page
     result = wait_result(page)
     assert result["engine"] == "eraser" and result["task_id"] in fake_novita.tasks
     assert "sk_test_key" in fake_novita.keys_seen  # the server's key, once the user's field is empty
-    assert all("authorization" not in r.headers for r in fake_novita.requests_to("/results/"))
+    fetched = fake_novita.requests_to("/results/")
+    assert fetched, "the result never came from the object store: the check below would pass on nothing"
+    assert all("authorization" not in r.headers for r in fetched)
     name, data = download(page)
     fmt, out = _decode(data)
     assert name == "small-cleaned.jpg" and fmt == "JPEG" and out.shape == (480, 640, 3)

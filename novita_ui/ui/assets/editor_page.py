@@ -47,7 +47,8 @@ body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { displa
 }
 """
 
-# Runs once when the page loads (chained after page.PAGE_JS). Exposes window.nuBrushSize(n) for tests.
+# Runs once when the page loads (chained after page.PAGE_JS). Exposes window.nuBrushSize(n) and
+# window.nuBrushSizeSettled() for tests.
 EDITOR_JS = """
 () => {
   const MIN = %(min)d, MAX = %(max)d;
@@ -99,11 +100,11 @@ EDITOR_JS = """
     const box = q('#brush-size input[type="number"]');
     if (box && Number(box.value) !== n) setValue(box, n);
   };
-  async function applySize(n) {
-    n = Math.max(MIN, Math.min(MAX, Math.round(Number(n) || size)));
-    size = n;
-    showSize(n);
-    if (!hasPhoto()) return n;
+  // One sync with the editor at a time, always to the latest size: two quick presses of ] used to race
+  // (each opened the popup; the first, resuming last, set its own older size: 29 shown, 23 painted).
+  let sizing = Promise.resolve(), queued = false;
+  async function syncEditorSize() {
+    if (!hasPhoto()) return;
     const erasing = on('Erase');
     if (!erasing && !on('Brush')) press('Brush');
     await frame();
@@ -114,12 +115,24 @@ EDITOR_JS = """
       await frame();
       range = q('#editor .toolbar-wrap input[type="range"]');
     }
-    if (!range) return n;
-    if (Number(range.value) !== n) setValue(range, n);
+    if (!range) return;
+    if (Number(range.value) !== size) setValue(range, size);
     if (opened) { await frame(); document.body.dispatchEvent(new MouseEvent('mousedown', {bubbles: true})); }
-    return n;
+  }
+  function applySize(n) {
+    n = Math.max(MIN, Math.min(MAX, Math.round(Number(n) || size)));
+    size = n;
+    showSize(n);
+    if (!queued) {  // a sync not started yet will apply this size too
+      queued = true;
+      const run = () => { queued = false; return syncEditorSize(); };
+      sizing = sizing.then(run, run);
+    }
+    return sizing.then(() => n, () => n);
   }
   window.nuBrushSize = applySize;
+  // Resolves once the editor's own size is the one shown (tests wait on it instead of a moment).
+  window.nuBrushSizeSettled = () => sizing.then(() => size, () => size);
   for (const type of ['input', 'change']) {
     document.addEventListener(type, (e) => {
       const t = e.target;
