@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench chromium turbojpeg clean
+.PHONY: run test test-quick lint bench chromium turbojpeg clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -39,8 +39,17 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# One pytest-xdist worker per core (tests/conftest.py keeps each file on one worker and the browser files
+# together: --dist loadgroup). The run ends with its 10 slowest tests, so the next slow one is seen.
+TEST_WORKERS ?= auto
+PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test: $(VENV)/.dev chromium turbojpeg lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_XDIST) --durations=10
+
+# The edit loop: unit tests only (no browser, no app.py subprocesses, no wheel build), under a minute.
+test-quick: $(VENV)/.dev turbojpeg
+	$(VENV)/bin/pytest $(PYTEST_XDIST) -m "not slow" --ignore=tests/browser --durations=5 -q
 
 bench: $(VENV)/.dev chromium turbojpeg
 	$(PY) -m benchmarks

@@ -12,6 +12,17 @@ from novita_ui.service import Service
 from tests.fake_novita import TEST_KEY, FakeNovita, running_fake_novita
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each test file on one pytest-xdist worker (``--dist loadgroup``): files share an app or a fake
+    server per module, and a few read what earlier tests in the file left in a log. The browser files form
+    one group: one Chromium and one set of ``app.py`` processes, not one per worker, and no two SwiftShader
+    canvases fighting for the same two cores. A test may name its own group: ``@pytest.mark.xdist_group``."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            path = item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group("browser" if path.startswith("tests/browser/") else path))
+
+
 # Every variable the code reads (tests/test_environment.py checks this list against the source), and whole
 # prefixes: Gradio reads many GRADIO_* of its own (root path, share, MCP server, allowed paths...).
 ENVIRONMENT = (

@@ -119,6 +119,7 @@ class Fault:
     body: dict[str, Any] | None = None
     seconds: float = 0.0
     cut_connection: bool = False
+    release: threading.Event | None = None
 
     @classmethod
     def status(
@@ -156,6 +157,12 @@ class Fault:
     def delay(cls, seconds: float) -> Fault:
         """Answer normally after ``seconds`` (on top of ``latency``): for read-timeout tests."""
         return cls("delay", seconds=seconds)
+
+    @classmethod
+    def hold(cls, release: threading.Event, limit: float = 120.0) -> Fault:
+        """Answer normally once ``release`` is set (or after ``limit`` s): a request slow for exactly as long
+        as the test needs, instead of a guessed number of real seconds."""
+        return cls("hold", seconds=limit, release=release)
 
     @classmethod
     def expired(cls) -> Fault:
@@ -667,6 +674,8 @@ class FakeNovita:
         fault = self._take_fault(endpoint)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
+        elif fault is not None and fault.kind == "hold" and fault.release is not None:
+            fault.release.wait(fault.seconds)
         elif fault is not None and fault.kind == "echo_auth":
             quoted = rec.headers.get("authorization", "")
             return _error_reply(fault.code, f"BAD_HEADER {quoted}", f"rejected Authorization: {quoted}")

@@ -25,6 +25,7 @@ from novita_ui.batch import (
 from novita_ui.cli import main
 from novita_ui.errors import InputError
 from novita_ui.pixels.imaging import open_photo
+from tests.clock import FakeClock
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault, TaskPlan, central_box, running_fake_novita
 
 W, H = 64, 48
@@ -335,21 +336,6 @@ def test_concurrency_is_real(fake: FakeNovita, tmp_path: Path) -> None:
     assert len(arrivals) == 8
     assert max(arrivals) - min(arrivals) < 0.3  # all eight were in flight before the first answer
     assert elapsed < 8 * 0.3 / 2
-
-
-class FakeClock:
-    """A clock that only moves when someone sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 async def test_rate_limiter_spaces_sequential_starts() -> None:

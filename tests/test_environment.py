@@ -1,4 +1,4 @@
-"""Tests run in a clean environment: a developer's own key, base URL, port or sign-in never leaks into them."""
+"""Tests run in a clean environment: a developer's own key, base URL, port or sign-in never reaches them."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ def _names_in_the_code() -> set[str]:
     return {name for path in sources for name in READ_NAME.findall(path.read_text())}
 
 
-def test_every_variable_the_code_reads_is_in_the_fixtures_list():
+def test_every_variable_the_code_reads_is_in_the_fixtures_list() -> None:
     found = _names_in_the_code()
     assert len(found) >= 15, sorted(found)  # the scan really sees the code's lookups
     missing = found - set(ENVIRONMENT)
     assert not missing, f"tests/conftest.py ENVIRONMENT does not clear {sorted(missing)}"
 
 
-def test_a_developers_settings_are_all_cleared(monkeypatch: pytest.MonkeyPatch):
+def test_a_developers_settings_are_all_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
     names = _names_in_the_code() | set(ENVIRONMENT) | {"NOVITA_SOMETHING_NEW", "GRADIO_ROOT_PATH"}
     for name in names:
         monkeypatch.setenv(name, "from-the-developers-shell")
@@ -36,6 +36,6 @@ def test_a_developers_settings_are_all_cleared(monkeypatch: pytest.MonkeyPatch):
     assert left == {"GRADIO_ANALYTICS_ENABLED": "False"}, left
 
 
-def test_this_test_already_runs_clean():
+def test_this_test_already_runs_clean() -> None:
     assert not [k for k in ENVIRONMENT if k in os.environ]
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"

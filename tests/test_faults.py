@@ -22,10 +22,10 @@ from novita_ui.cli import main
 from novita_ui.config import Settings
 from novita_ui.novita.client import ImageResult, NovitaClient, TaskProgress
 from novita_ui.service import RemoveRequest, RemoveResult, Service
+from tests.clock import FakeClock
 from tests.conftest import fast_settings
 from tests.fake_novita import TEST_KEY, FakeNovita, Fault, TaskPlan, http_date
 from tests.images import box_mask, encode, photo_like
-from tests.test_batch import FakeClock
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output" / "fault-matrix.md"
 IMAGE = encode(photo_like(96, 64))

@@ -22,6 +22,7 @@ from novita_ui.cli import main
 from novita_ui.pixels import crop, imaging
 from novita_ui.service import RemoveRequest, Service
 from novita_ui.ui import Options
+from tests.apps import launched
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
@@ -203,13 +204,9 @@ def test_cli_sends_a_crop_and_whole_photo_on_request(
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeNovita, str, Path]]:
-    from tests.test_ui import _launch
-
     out = tmp_path_factory.mktemp("large-results")
-    with FakeNovita() as server:
-        demo, url = _launch(fast_settings(server.url), Options(output_dir=out))
-        yield server, url, out
-        demo.close()
+    with FakeNovita() as server, launched(fast_settings(server.url), Options(output_dir=out)) as running:
+        yield server, running.url, out
 
 
 def test_api_cleanup_sends_a_crop_and_records_it_in_the_sidecar(

@@ -18,7 +18,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from novita_ui.ui.server.pagecache import PageCache
-from tests.test_protect import PASSWORD, USER, _launch, _sign_in
+from tests.apps import PASSWORD, USER, offline_app, sign_in
 
 
 def _page_cache(demo: gr.Blocks) -> PageCache:
@@ -40,7 +40,8 @@ def _config(page: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def open_app() -> Iterator[tuple[gr.Blocks, str]]:
-    demo, url = _launch()
+    running = offline_app()
+    demo, url = running.demo, running.url
     yield demo, url
     demo.close()
 
@@ -88,10 +89,11 @@ def test_a_kept_page_carries_no_header_another_request_was_answered_with(open_ap
 
 
 def test_with_auth_a_kept_page_never_reaches_another_user_or_a_signed_out_cookie():
-    demo, url = _launch(auth=(USER, PASSWORD))
+    running = offline_app(auth=(USER, PASSWORD))
+    demo, url = running.demo, running.url
     try:
         with httpx.Client(timeout=30) as ann, httpx.Client(timeout=30) as stranger:
-            assert _sign_in(ann, url).status_code == 200
+            assert sign_in(ann, url).status_code == 200
             for _ in range(2):  # the second answer of each comes from the cache
                 page = ann.get(url).text
                 assert "/erase" in page and _config(page)["username"] == USER

@@ -16,22 +16,15 @@ import gradio as gr
 import httpx
 import pytest
 
-from novita_ui.ui import Options, build_app, launch_kwargs, queue_kwargs
 from novita_ui.ui.server.throttle import LoginThrottle
-from tests.browser.helpers import free_port
-from tests.conftest import fast_settings
+from tests.apps import PASSWORD, USER, offline_app, sign_in
 from tests.images import encode, photo_like
-
-USER, PASSWORD = "ann", "s3cret:pass"
 
 
 def _launch(auth: tuple[str, str] | None = None, **overrides: Any) -> tuple[gr.Blocks, str]:
-    demo = build_app(fast_settings("http://127.0.0.1:9"), Options())  # Offline only: Novita is never called
-    demo.queue(**queue_kwargs())
-    port = free_port()
-    kwargs = {**launch_kwargs(port=port, auth=auth), **overrides}
-    demo.launch(**kwargs, prevent_thread_lock=True, quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
+    """Kept for older tests: new ones use tests.apps.offline_app (a record with .demo and .url)."""
+    running = offline_app(auth=auth, **overrides)
+    return running.demo, running.url
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +118,7 @@ SESSION_ROUTES = [
 ]
 
 
-def _sign_in(client: httpx.Client, url: str, password: str = PASSWORD, user: str = USER) -> httpx.Response:
-    return client.post(url + "login", data={"username": user, "password": password})
+_sign_in = sign_in  # the old name, for older tests
 
 
 def test_with_auth_every_session_route_needs_the_sign_in(signed_app):

@@ -276,7 +276,7 @@ def test_the_cli_never_prints_or_writes_the_key(
         setup(fake)
         out = tmp_path / f"out{index}.png"
         proc = subprocess.run(
-            [sys.executable, "-m", "novita_ui", command, str(photo), "--mask", str(mask), "--output", str(out)],
+            [sys.executable, "-m", "novita_ui", command, str(photo), "--mask", str(mask), "-o", str(out)],
             cwd=ROOT,
             env=env,
             capture_output=True,

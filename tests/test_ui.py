@@ -52,6 +52,7 @@ from novita_ui.ui.events.photos import PhotoEvents
 from novita_ui.ui.events.removal import RemovalEvents
 from novita_ui.ui.server import gradio_seams
 from novita_ui.ui.wiring import named
+from tests.apps import launch
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault
@@ -439,11 +440,9 @@ def fake_server() -> Iterator[FakeNovita]:
 
 
 def _launch(settings: Settings, options: Options, **kwargs: Any) -> tuple[gr.Blocks, str]:
-    demo = build_app(settings, options)
-    demo.queue(**queue_kwargs(options))
-    port = free_port()
-    demo.launch(**launch_kwargs(options, port=port, **kwargs), prevent_thread_lock=True, quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
+    """Kept for older tests: new ones use tests.apps.launch (a record with .demo and .url)."""
+    running = launch(settings, options, **kwargs)
+    return running.demo, running.url
 
 
 @pytest.fixture(scope="module")
@@ -603,16 +602,23 @@ def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
 def test_a_novita_removal_never_waits_behind_another_users_slow_one(keyed_server, fake, tmp_path):
     url, _ = keyed_server
     photo, mask, _ = _files(tmp_path)
-    fake.fail_next("cleanup", Fault.delay(6.0))  # the first user's Novita request takes 6 s
-    slow_user, quick_user = Client(url, verbose=False), Client(url, verbose=False)
-    slow = slow_user.submit(handle_file(photo), handle_file(mask), "jpeg", "", api_name="/cleanup")
-    _wait_for(lambda: fake.requests_to("/v3/cleanup"), "the slow request to reach Novita")
-    started = time.perf_counter()
-    quick_user.predict(handle_file(photo), handle_file(mask), "jpeg", "", api_name="/cleanup")
-    quick = time.perf_counter() - started
-    assert quick < 3.0, f"the second user waited {quick:.1f} s behind the first one's Novita request"
-    assert not slow.done(), "the slow removal ended first: the two did not overlap"
-    assert Image.open(slow.result(timeout=60)).size == (600, 400)
+    release = threading.Event()
+    fake.fail_next("cleanup", Fault.hold(release))  # the first user's Novita request answers when released
+    try:
+        slow_user, quick_user = Client(url, verbose=False), Client(url, verbose=False)
+        slow = slow_user.submit(handle_file(photo), handle_file(mask), "jpeg", "", api_name="/cleanup")
+        _wait_for(lambda: fake.requests_to("/v3/cleanup"), "the slow request to reach Novita")
+        quick = quick_user.submit(handle_file(photo), handle_file(mask), "jpeg", "", api_name="/cleanup")
+        try:
+            # The slow one is held until released below: a quick one queued behind it never finishes.
+            assert Image.open(quick.result(timeout=60)).size == (600, 400)
+        except TimeoutError as error:
+            raise AssertionError("the second user waited behind the first one's Novita request") from error
+        assert not slow.done(), "the slow removal ended first: the two did not overlap"
+        release.set()
+        assert Image.open(slow.result(timeout=60)).size == (600, 400)
+    finally:
+        release.set()
     assert len(fake.requests_to("/v3/cleanup")) == 2  # both went to the Novita server the app talks to
 
 
@@ -636,13 +642,10 @@ def test_an_api_call_waiting_for_a_busy_engine_keeps_its_upload_through_the_cach
         return await remove(request, *args, **kwargs)
 
     app.service.remove = engine_busy_until_released  # type: ignore[method-assign]
-    demo = build_app(settings, options, app=app)
-    demo.queue(**queue_kwargs(options))
-    port = free_port()
-    demo.launch(**launch_kwargs(options, port=port), prevent_thread_lock=True, quiet=True)
+    running = launch(settings, options, app=app)
+    demo, url = running.demo, running.url
     try:
         photo, mask, _ = _files(tmp_path)
-        url = f"http://127.0.0.1:{port}/"
         files = (handle_file(photo), handle_file(mask), "png")
         first = Client(url, verbose=False).submit(*files, api_name="/local")
         _wait_for(lambda: busy, "the first call to start")

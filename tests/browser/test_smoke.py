@@ -184,22 +184,17 @@ def test_the_ball_goes_away_on_desktop_and_phone(keyless_app, page, phone_page, 
 
 def test_a_file_over_the_upload_limit_gets_a_message_not_a_spinner(page, photos, tmp_path, monkeypatch):
     from novita_ui.config import Settings
-    from novita_ui.ui import Options, build_app, launch_kwargs, queue_kwargs
-    from tests.browser.helpers import free_port, photo_info
+    from novita_ui.ui import Options
+    from tests.apps import launched
+    from tests.browser.helpers import photo_info
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     options = Options(max_file_size=200_000, scratch_dir=tmp_path / "scratch")
-    demo = build_app(Settings.load(env={}), options)
-    demo.queue(**queue_kwargs(options))
-    port = free_port()
-    demo.launch(**launch_kwargs(options, port=port), prevent_thread_lock=True, quiet=True)
-    try:
-        page.goto(f"http://127.0.0.1:{port}/")
+    with launched(Settings.load(env={}), options) as running:
+        page.goto(running.url)
         wait_app_ready(page)
         drop_file(page, photos["photo12"])  # ~4 MB, twenty times the limit
         message = wait_toast(page, "exceed")
         assert "maximum allowed size" in message and "holiday.jpg" in message
         assert page.locator("#editor.nu-loading").count() == 0  # no "Loading photo..." left spinning
         assert photo_info(page) == {}
-    finally:
-        demo.close()
