@@ -122,11 +122,12 @@ def test_novita_eraser_by_prompt_with_the_users_key(keyed_app, fake_novita, page
     message = wait_toast(page, "rejected")
     assert "sk_user_key" not in message and fake_novita.keys_seen == ["sk_user_key"]
     set_api_key(page, "")
-    fake_novita.task_plan = TaskPlan(duration=3.0)  # PROCESSING with a rising percent for 3 s
+    fake_novita.task_plan = TaskPlan(never_finish=True)  # PROCESSING at 50 % until finish_tasks()
     click_remove(page)
     page.wait_for_function(
         "() => /Processing at Novita: \\d+ %.*task/.test(document.querySelector('#status')?.innerText || '')"
     )
+    fake_novita.finish_tasks()
     result = wait_result(page)
     assert result["engine"] == "eraser" and result["task_id"] in fake_novita.tasks
     assert "sk_test_key" in fake_novita.keys_seen  # the server's key, once the user's field is empty
