@@ -58,10 +58,18 @@ def launch(
     options = options or Options()
     demo = build_app(settings, options, app=app)
     demo.queue(**queue_kwargs(options))
-    port = free_port()
-    kwargs = {**launch_kwargs(options, port=port, auth=auth), **launch_extra}
-    demo.launch(**kwargs, prevent_thread_lock=True, quiet=True)
-    return LaunchedApp(demo, f"http://127.0.0.1:{port}/")
+    for attempt in range(3):
+        # A port free a moment ago may be taken by now (other xdist workers and test runs launch apps too).
+        port = free_port()
+        kwargs = {**launch_kwargs(options, port=port, auth=auth), **launch_extra}
+        try:
+            demo.launch(**kwargs, prevent_thread_lock=True, quiet=True)
+        except OSError as error:
+            if "Cannot find empty port" not in str(error) or attempt == 2:
+                raise
+            continue
+        return LaunchedApp(demo, f"http://127.0.0.1:{port}/")
+    raise AssertionError("unreachable")
 
 
 @contextmanager

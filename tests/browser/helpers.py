@@ -124,7 +124,26 @@ def start_app(
     env: dict[str, str] | None = None,
     timeout: float = 420.0,  # a loaded CI machine can take a minute just to import gradio
 ) -> AppServer:
-    """Start ``python app.py --port N [args]`` with NOVITA_BASE_URL=base_url; returns once it answers HTTP."""
+    """Start ``python app.py --port N [args]`` with NOVITA_BASE_URL=base_url; returns once it answers HTTP.
+
+    A port free a moment ago can be taken meanwhile (pytest-xdist workers and other test runs launch apps
+    too): then app.py cannot bind it and exits, and it is started again on another port."""
+    for _attempt in range(3):
+        server = _start_app_once(base_url, workdir, server_key, args, env, timeout)
+        if server is not None:
+            return server
+    raise RuntimeError("app.py found its port taken three times in a row")
+
+
+def _start_app_once(
+    base_url: str,
+    workdir: Path,
+    server_key: str | None,
+    args: Sequence[str],
+    env: dict[str, str] | None,
+    timeout: float,
+) -> AppServer | None:
+    """One start; None when the port was taken by another process before app.py could listen on it."""
     port = free_port()
     temp_dir = workdir / "gradio-tmp"
     temp_dir.mkdir(parents=True, exist_ok=True)
@@ -150,13 +169,28 @@ def start_app(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if "Cannot find empty port" in server.log():
+                return None
             raise RuntimeError(f"app.py exited with {process.returncode}:\n{server.log()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "config", timeout=2).status_code in (200, 401):
-                return server
+        # Only an answer from our own process counts: another server may hold the port for a while.
+        if _listens(process.pid, port):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "config", timeout=2).status_code in (200, 401):
+                    return server
         time.sleep(0.2)  # polling the server's startup, not pacing the test
     stop_app(server)
     raise TimeoutError(f"app.py did not answer within {timeout:.0f} s:\n{server.log()[-3000:]}")
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` has a listening TCP socket on ``port``."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.Process(pid).net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return True
+    return False
 
 
 def stop_app(server: AppServer) -> None:
