@@ -40,9 +40,9 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 # One pytest-xdist worker per core (tests/conftest.py keeps each file on one worker and the browser files
-# together: --dist loadgroup). The run ends with its 10 slowest tests, so the next slow one is seen.
+# together on one: --dist loadfile). The run ends with its 10 slowest tests, so the next slow one is seen.
 TEST_WORKERS ?= auto
-PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadgroup
+PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 test: $(VENV)/.dev chromium turbojpeg lint
 	$(VENV)/bin/pytest $(PYTEST_XDIST) --durations=10

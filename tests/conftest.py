@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -12,15 +13,22 @@ from novita_ui.service import Service
 from tests.fake_novita import TEST_KEY, FakeNovita, running_fake_novita
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each test file on one pytest-xdist worker (``--dist loadgroup``): files share an app or a fake
-    server per module, and a few read what earlier tests in the file left in a log. The browser files form
-    one group: one Chromium and one set of ``app.py`` processes, not one per worker, and no two SwiftShader
-    canvases fighting for the same two cores. A test may name its own group: ``@pytest.mark.xdist_group``."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            path = item.nodeid.split("::", 1)[0]
-            item.add_marker(pytest.mark.xdist_group("browser" if path.startswith("tests/browser/") else path))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with the browser files as one unit: every test file stays on one pytest-xdist
+    worker (files share an app or a fake server per module, and a few read what earlier tests in the file
+    left in a log), and the browser files run one after another on one worker: one Chromium and one set of
+    ``app.py`` processes, not one per worker, and no two SwiftShader canvases fighting for two cores.
+    (``--dist loadgroup`` would say this with marks, but pytest 9 keeps xdist from reading them.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndBrowser(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/browser/" if path.startswith("tests/browser/") else path
+
+    return FilesAndBrowser(config, log)
 
 
 # Every variable the code reads (tests/test_environment.py checks this list against the source), and whole

@@ -27,6 +27,8 @@ from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
 
+pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos
+
 W, H = 4400, 4000  # 17.6 MP: just over Novita's 16 MP
 BLOB = (2000, 1800, 2300, 2060)  # a 300 x 260 object, as in the issue
 

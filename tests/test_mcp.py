@@ -30,6 +30,8 @@ from tests.browser.helpers import AppServer, start_app, stop_app
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, running_fake_novita
 from tests.images import box_mask, encode, phone_photo, photo_like
 
+pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos
+
 BOX = (100, 50, 200, 150)  # the masked area of the 300 x 200 test photo
 Served = tuple[FakeNovita, AppServer]
 MCP_ROUTE = "/gradio_api/mcp/"  # Gradio's streamable HTTP transport

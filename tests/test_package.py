@@ -20,6 +20,8 @@ import novita_ui
 from tests.browser.helpers import free_port
 from tests.images import box_mask, encode, photo_like
 
+pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

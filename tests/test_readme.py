@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.browser.helpers import free_port, start_app, stop_app
 from tests.fake_novita import TEST_KEY, FakeNovita
+
+pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,6 +23,8 @@ from tests.browser.helpers import AppServer, start_app, stop_app
 from tests.fake_novita import FakeNovita, Fault, TaskPlan
 from tests.images import box_mask, encode, photo_like
 
+pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CANARY = "sk_canary_server_7f3a9c"
 USER_CANARY = "sk_canary_user_51d2e8"

@@ -56,6 +56,7 @@ async def test_worker_processes_yield_the_cpu_to_the_web_server() -> None:
         workers.close()
 
 
+@pytest.mark.slow  # starts app.py
 def test_the_web_server_does_image_work_in_niced_worker_processes(tmp_path: Path) -> None:
     import psutil
 
@@ -70,6 +71,7 @@ def test_the_web_server_does_image_work_in_niced_worker_processes(tmp_path: Path
         stop_app(server)
 
 
+@pytest.mark.slow  # starts app.py
 def test_worker_processes_end_when_the_server_is_killed(tmp_path: Path) -> None:
     import psutil
 
