@@ -195,7 +195,9 @@ def test_shortcuts_undo_redo_size_zoom_pan_and_enter(keyless_app, page, photos):
     page.mouse.up()
     page.keyboard.up(" ")
     assert not _near(_wait_pixel(page, *probe, lambda c: not _near(c, settled, 8)), settled, 8), "no pan"
-    assert "highlight" in (page.locator(TOOL_BRUSH).get_attribute("class") or "")  # back to the brush
+    page.wait_for_function(  # back to the brush once Space is up (the toolbar re-renders a moment later)
+        "(s) => /highlight/.test(document.querySelector(s)?.className || '')", arg=TOOL_BRUSH
+    )
     shot(page, "editor-desktop-zoomed-panned")
     page.mouse.move(0, 0)
     page.keyboard.press("Enter")

@@ -212,7 +212,7 @@ def test_an_uploaded_mask_is_drawn_cleared_and_dropped_with_its_photo(
     drop_file(page, portrait)  # another photo, another aspect ratio: the mask belonged to the scene
     info = wait_editor_ready(page, photo_info(page))
     assert info["name"] == "portrait.jpg" and not info.get("mask")
-    assert "another shape, so it was dropped" in status_text(page)
+    wait_status(page, "another shape, so it was dropped")  # the status line may render after #photo-info
     paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
     click_remove(page)
     result = wait_result(page)
@@ -236,8 +236,7 @@ def test_an_uploaded_mask_keeps_the_strokes_and_follows_a_photo_of_the_same_shap
     drop_file(page, smaller_scene)  # the same shape (4:3): the mask follows, rescaled, and the page says so
     info = wait_editor_ready(page, masked_info)
     assert info["name"] == "garden-small.jpg" and info["mask"] == "sky-mask.png"
-    status = status_text(page)
-    assert "rescaled from 1600 × 1200 to 800 × 600" in status, status
+    wait_status(page, "rescaled from 1600 × 1200 to 800 × 600")  # may render after #photo-info
     sky = _screen_pixel(page, *SKY)
     assert sky[0] > sky[2] - 60 and sky[1] < 150, f"the rescaled mask is not drawn: {sky}"
     shot(page, "session-8-mask-rescaled")
