@@ -40,6 +40,10 @@ class Case:
     setup: Setup
     expected: type[Exception] | None  # None: success after retries
     base_url: str | None = None  # another server than the fake (refused, black hole)
+    # Timeouts the case waits out in full (four attempts, then the CLI's four): short where that is the point.
+    read_timeout: float = 1.0
+    connect_timeout: float = 0.5
+    poll_deadline: float = 1.5
 
 
 def _faults(endpoint: str, *faults: Fault) -> Setup:
@@ -115,8 +119,21 @@ CASES = [
         errors.ServerError,
     ),
     Case("connection refused", "cleanup", lambda fake: None, errors.APIConnectionError, base_url="refused"),
-    Case("connect timeout", "cleanup", lambda fake: None, errors.APITimeoutError, base_url="black_hole"),
-    Case("read timeout on submit", "cleanup", _faults("cleanup", Fault.delay(2.0)), errors.APITimeoutError),
+    Case(
+        "connect timeout",
+        "cleanup",
+        lambda fake: None,
+        errors.APITimeoutError,
+        base_url="black_hole",
+        connect_timeout=0.2,
+    ),
+    Case(
+        "read timeout on submit",
+        "cleanup",
+        _faults("cleanup", Fault.delay(1.0)),
+        errors.APITimeoutError,
+        read_timeout=0.3,
+    ),
     Case("read timeout on a poll, once", "eraser", _faults("task", Fault.delay(2.0)), None),
     Case("connection dropped on a poll, once", "eraser", _faults("task", Fault.drop_connection()), None),
     Case(
@@ -137,7 +154,13 @@ CASES = [
         _plan(TaskPlan(processing_polls=1, fail_reason="IMAGE_PROCESS_FAILED")),
         errors.TaskFailedError,
     ),
-    Case("task never finishes", "eraser", _plan(TaskPlan(never_finish=True)), errors.TaskTimeoutError),
+    Case(
+        "task never finishes",
+        "eraser",
+        _plan(TaskPlan(never_finish=True)),
+        errors.TaskTimeoutError,
+        poll_deadline=0.5,
+    ),
     Case(
         "TASK_NOT_FOUND",
         "eraser",
@@ -204,7 +227,11 @@ def test_fault(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = fast_settings(
-        _url(case, fake, black_hole), read_timeout=1.0, connect_timeout=0.5, poll_deadline=1.5, max_attempts=4
+        _url(case, fake, black_hole),
+        read_timeout=case.read_timeout,
+        connect_timeout=case.connect_timeout,
+        poll_deadline=case.poll_deadline,
+        max_attempts=4,
     )
     case.setup(fake)
     started = time.monotonic()
