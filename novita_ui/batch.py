@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from novita_ui.errors import InputError  # light: the errors module imports nothing
-from novita_ui.normalise import grow_from  # light too: strings and numbers only
+from novita_ui.normalise import ENGINES, grow_from
 
 if TYPE_CHECKING:
     from novita_ui.config import Settings
+    from novita_ui.normalise import Engine
     from novita_ui.pixels.imaging import OutputFormat
-    from novita_ui.service import Engine, Service
+    from novita_ui.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -479,7 +480,7 @@ def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("input_dir", type=Path, metavar="INPUT_DIR", help="folder of images (not recursive)")
     parser.add_argument("--mask", type=Path, metavar="MASK_FILE_OR_DIR", help="a mask for all, or a folder")
-    parser.add_argument("--engine", choices=("eraser", "cleanup", "local"), help="default: eraser with a key")
+    parser.add_argument("--engine", choices=ENGINES, help="default: eraser with a key")
     parser.add_argument("--prompt", help="eraser only: what to remove (images without a mask use it alone)")
     parser.add_argument(
         "--format", choices=("jpeg", "png", "webp"), help="default: the source's; HEIC/AVIF: jpeg; else png"

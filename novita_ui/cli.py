@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE = 0, 1, 2
+# Subcommands are verbs; the engine names they run are normalise.ENGINES.
+ENGINE_OF_COMMAND = {"erase": "eraser", "cleanup": "cleanup", "local": "local"}
 NO_KEY = (
     "error: {command} needs a Novita API key: set NOVITA_API_KEY (export NOVITA_API_KEY=sk_...), "
     "never on the command line. {key_help}. "
@@ -162,7 +164,7 @@ async def _run_single(args: argparse.Namespace) -> int:
     image = _read(args.image, "image")
     mask = _read(args.mask, "mask") if args.mask else None
     request = RemoveRequest.from_raw(
-        engine={"erase": "eraser", "cleanup": "cleanup", "local": "local"}[args.command],
+        engine=ENGINE_OF_COMMAND[args.command],
         image=image,
         mask_file=mask,
         prompt=getattr(args, "prompt", None),

@@ -7,11 +7,23 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import PurePath
+from typing import Literal
 
 from novita_ui.errors import InputError
-from novita_ui.pixels.imaging import OUTPUT_FORMATS, OutputFormat
+from novita_ui.pixels.imaging import OutputFormat, checked_format
 
+# The engines' names, stated once: service requests, the CLI's and batch's choices; page labels map here.
+Engine = Literal["eraser", "cleanup", "local"]
+ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
 FORMAT_BY_SUFFIX: dict[str, OutputFormat] = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+
+
+def numbered_name(name: str, number: int) -> str:
+    """The ``number``-th file of one name: ``photo-cleaned.jpg``, then ``photo-cleaned-2.jpg``, ``-3``..."""
+    if number <= 1:
+        return name
+    path = PurePath(name)
+    return path.with_name(f"{path.stem}-{number}{path.suffix}").name
 
 
 def text_or_none(value: str | None) -> str | None:
@@ -22,10 +34,7 @@ def text_or_none(value: str | None) -> str | None:
 def parse_format(value: str | None, default: OutputFormat = "jpeg") -> OutputFormat:
     """``" JPG "`` -> ``"jpeg"``; empty -> ``default``; anything else is an InputError."""
     fmt = (text_or_none(value) or default).lower()
-    fmt = "jpeg" if fmt == "jpg" else fmt
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"Unknown output format {value!r}: choose jpeg, png or webp.")
-    return fmt
+    return checked_format("jpeg" if fmt == "jpg" else fmt, as_given=value)
 
 
 def format_for_path(path: str | PurePath, default: OutputFormat) -> OutputFormat:
@@ -50,20 +59,23 @@ def output_format_for(path: str | PurePath, flag: str | None, default: OutputFor
     return parse_format(flag) if flag else FORMAT_BY_SUFFIX.get(suffix, default)
 
 
-def mask_or_prompt_problem(engine: str, has_mask: bool, prompt: str | None) -> str | None:
+FILE_MASK = "Paint over what should be removed (white = remove)"  # masks as files: the CLI, batch, the API
+
+
+def mask_or_prompt_problem(engine: str, has_mask: bool, prompt: str | None, *, brush: str = "") -> str | None:
     """The one rule for what an engine needs: a mask, or for the eraser a mask and/or a prompt.
 
-    Returns the sentence for the user when the rule is broken, None when it holds.
+    Returns the sentence for the user when the rule is broken, None when it holds. ``brush`` says how this
+    front end's user paints (the page: " with the pink brush"); without it, masks are files (white = remove).
     """
     if engine == "local" and prompt and not has_mask:
         return (
-            "The Offline engine cannot find objects from a description. Paint over what should go, "
+            f"The Offline engine cannot find objects from a description. Paint over what should go{brush}, "
             "or choose Novita Eraser to remove it by prompt."
         )
     if not has_mask and not (engine == "eraser" and prompt):
-        return "Paint over what should be removed (white = remove)" + (
-            ", or describe it in the prompt." if engine == "eraser" else "."
-        )
+        paint = f"Paint over what should go{brush}" if brush else FILE_MASK
+        return paint + (", or describe it in the prompt." if engine == "eraser" else ".")
     return None
 
 

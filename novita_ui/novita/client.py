@@ -33,7 +33,7 @@ from novita_ui.errors import (
     TaskFailedError,
     TaskTimeoutError,
 )
-from novita_ui.normalise import text_or_none
+from novita_ui.normalise import mask_or_prompt_problem, text_or_none
 from novita_ui.novita import retry
 from novita_ui.novita.retry import Failure, retry_delay, seconds_text, should_retry
 from novita_ui.novita.scrub import Scrubber
@@ -42,6 +42,7 @@ from novita_ui.novita.wire import (
     DASHBOARD,
     KEY_HELP,
     Base64Field,
+    download_failure,
     json_bytes,
     json_object,
     status_failure,
@@ -184,8 +185,8 @@ class NovitaClient:
         line that records the task's creation.
         """
         prompt = text_or_none(prompt)
-        if mask is None and prompt is None:
-            raise InputError("Paint a mask or describe what to remove (for example: dog).")
+        if problem := mask_or_prompt_problem("eraser", mask is not None, prompt):
+            raise InputError(problem)
         call = self._call(api_key, on_progress, budget)
         raw_id = await self._submit_eraser(call, image, mime, mask, prompt, output_format)
         call.task_id = shown = call.scrub(raw_id, limit=120)
@@ -389,33 +390,16 @@ class NovitaClient:
         task_id = call.task_id or ""
 
         async def attempt() -> ImageResult | Failure:
-            def failed(problem: str, summary: str, status: int | None = None) -> Failure:
-                error = ResultDownloadError(f"The result of Novita task {task_id} {problem}", task_id=task_id)
-                return Failure(error, summary, status=status, sent=True)
-
             try:
                 response = await self._http.get(url, follow_redirects=True)
             except httpx.TransportError:
-                return failed(
-                    "could not be downloaded (connection failed). Try again.", "The download failed"
-                )
-            code = response.status_code
-            if code in (401, 403, 404, 410):
-                return failed(
-                    f"is no longer available (link expired, HTTP {code}). Run the request again.",
-                    f"The result link expired ({code})",
-                    code,
-                )
-            if code >= 400:
-                return failed(
-                    f"could not be downloaded (HTTP {code}). Try again.",
-                    f"The download failed ({code})",
-                    code,
-                )
+                return download_failure(task_id, "no answer")
+            if response.status_code >= 400:
+                return download_failure(task_id, response.status_code)
             try:
                 fmt, size = imaging.probe_image(response.content)
             except ValueError:
-                return failed("arrived damaged. Try again.", "The result arrived damaged")
+                return download_failure(task_id, "damaged")
             return ImageResult(data=response.content, format=fmt, size=size, task_id=task_id)
 
         return await retry.run(self._download_policy, "GET", "result download", attempt, notify=call.notify)

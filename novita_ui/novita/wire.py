@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -21,6 +21,7 @@ from novita_ui.errors import (
     BadRequestError,
     MalformedResponseError,
     RateLimitError,
+    ResultDownloadError,
     ServerError,
 )
 from novita_ui.novita.retry import Failure
@@ -102,6 +103,23 @@ def transport_failure(error: httpx.TransportError, method: str) -> Failure:
     else:
         text = f"{summary}. It may be busy; try again in a minute."
     return Failure(cls(text), summary, sent=True)
+
+
+def download_failure(task_id: str, problem: int | Literal["no answer", "damaged"]) -> Failure:
+    """A result download that failed (an HTTP status, no answer, or bytes that are no image) as our error."""
+    status = problem if isinstance(problem, int) else None
+    if problem == "no answer":
+        text, summary = "could not be downloaded (connection failed). Try again.", "The download failed"
+    elif problem == "damaged":
+        text, summary = "arrived damaged. Try again.", "The result arrived damaged"
+    elif problem in (401, 403, 404, 410):
+        text = f"is no longer available (link expired, HTTP {problem}). Run the request again."
+        summary = f"The result link expired ({problem})"
+    else:
+        text = f"could not be downloaded (HTTP {problem}). Try again."
+        summary = f"The download failed ({problem})"
+    error = ResultDownloadError(f"The result of Novita task {task_id} {text}", task_id=task_id)
+    return Failure(error, summary, status=status, sent=True)
 
 
 def json_object(response: httpx.Response) -> dict[str, Any] | Failure:

@@ -13,14 +13,12 @@ mask of a 100 MP photo is 100 MB, and nothing outside its box is ever pasted.
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from novita_ui.errors import InputError
 from novita_ui.pixels import imaging
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in upright full-resolution pixels; x1, y1 exclusive
@@ -115,18 +113,16 @@ def payload_for(photo: imaging.Photo, mask: imaging.Array | None, box: Box) -> t
     alpha = None if photo.alpha is None else photo.alpha[y0:y1, x0:x1]
     part = None if mask is None else mask[y0:y1, x0:x1]
     width, height = x1 - x0, y1 - y0
-    scale = min(1.0, math.sqrt(imaging.MAX_SEND_PIXELS / (width * height)))
     tables = _jpeg_tables(photo)
-    for _ in range(4):
-        size = (max(1, int(width * scale)), max(1, int(height * scale)))
-        data, mime = _encode_crop(_scaled(rgb, size), None if alpha is None else _scaled(alpha, size), tables)
-        if len(data) <= imaging.MAX_SEND_BYTES:
-            small = None if part is None else _scaled_mask(part, size)
-            encoded = None if small is None else imaging.encode_mask(small)
-            payload = imaging.Payload(data, mime, encoded, size, size != (width, height))
-            return payload, Region(box, size, photo.size)
-        scale *= 0.8 * math.sqrt(imaging.MAX_SEND_BYTES / len(data))
-    raise InputError("The image cannot be made small enough for Novita (30 MB). Try a smaller image.")
+
+    def encode(size: tuple[int, int]) -> tuple[bytes, str]:
+        return _encode_crop(_scaled(rgb, size), None if alpha is None else _scaled(alpha, size), tables)
+
+    data, mime, size = imaging.fit_send_limits((width, height), encode)
+    small = None if part is None else _scaled_mask(part, size)
+    encoded = None if small is None else imaging.encode_mask(small)
+    payload = imaging.Payload(data, mime, encoded, size, size != (width, height))
+    return payload, Region(box, size, photo.size)
 
 
 def _scaled(pixels: imaging.Array, size: tuple[int, int]) -> imaging.Array:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +24,8 @@ from novita_ui.pixels import formats
 Array = npt.NDArray[np.uint8]
 OutputFormat = Literal["jpeg", "png", "webp"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp")
+# A mask fits a photo of the same shape: aspect ratios within 1 %, plus a pixel of rounding on the mask.
+ASPECT_TOLERANCE = 0.01
 EXTENSIONS: dict[str, str] = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 MIME_TYPES: dict[str, str] = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -221,13 +223,27 @@ def mask_from_array(values: npt.NDArray[Any], size: tuple[int, int], *, what: st
     return fit_mask(marked.astype(np.uint8) * 255, size, what=what)
 
 
+def checked_format(value: object, *, as_given: object = None) -> OutputFormat:
+    """``value`` when results can be written in it; else the InputError users see (quoting ``as_given``)."""
+    if value in OUTPUT_FORMATS:
+        return value
+    shown = value if as_given is None else as_given
+    raise InputError(f"Unknown output format {shown!r}: choose jpeg, png or webp.")
+
+
+def same_shape(mask_size: tuple[int, int], size: tuple[int, int]) -> bool:
+    """Whether a mask of ``mask_size`` can be scaled onto ``size`` without marking the wrong area."""
+    (mw, mh), (w, h) = mask_size, size
+    return abs(mw / mh - w / h) <= ASPECT_TOLERANCE * (w / h) + 1.0 / min(mw, mh)
+
+
 def fit_mask(mask: Array, size: tuple[int, int], *, what: str = "mask") -> Array:
     """Resize a {0,255} mask to size (nearest neighbour) when the aspect ratio matches; else an InputError."""
     w, h = size
     mh, mw = mask.shape[:2]
     if (mw, mh) == (w, h):
         return mask
-    if abs(mw / mh - w / h) > 0.01 * (w / h) + 1.0 / min(mw, mh):
+    if not same_shape((mw, mh), size):
         raise InputError(
             f"The {what} is {mw} x {mh} but the image is {w} x {h}: their shapes differ. "
             "Use a mask with the same aspect ratio as the image."
@@ -274,15 +290,21 @@ def grow_mask(mask: Array, pixels: int) -> Array:
     return np.asarray(changed, dtype=np.uint8)
 
 
+# Nothing to fill from: the one rule for a mask over every pixel (the offline engine refuses it too).
+WHOLE_MASK = "The mask covers the whole image, so nothing is left to fill it from"
+
+
+def covers_everything(mask: npt.NDArray[Any]) -> bool:
+    """Whether ``mask`` marks every pixel: no engine has anything left to fill the hole from."""
+    return bool(mask.all())
+
+
 def require_mask(mask: Array) -> Array:
     """An empty mask is an input error: there would be nothing to remove."""
     if not mask.any():
         raise InputError("The mask is empty. Paint over what should be removed (white = remove).")
-    if mask.all():
-        raise InputError(
-            "The mask covers the whole image, so nothing is left to fill it from. "
-            "Paint only over what should be removed."
-        )
+    if covers_everything(mask):
+        raise InputError(f"{WHOLE_MASK}. Paint only over what should be removed.")
     return mask
 
 
@@ -338,20 +360,33 @@ def prepare_payload(photo: Photo, mask: Array | None) -> Payload:
     if photo.sendable_as_is:
         mime = MIME_TYPES[photo.format]
         return Payload(photo.data, mime, None if mask is None else encode_mask(mask), photo.size, False)
-    w, h = photo.size
+
+    def encode(size: tuple[int, int]) -> tuple[bytes, str]:
+        if size == photo.size:
+            return _encode_for_sending(photo.rgb, photo.alpha)
+        alpha = None if photo.alpha is None else resize(photo.alpha, size)
+        return _encode_for_sending(resize(photo.rgb, size), alpha)
+
+    data, mime, size = fit_send_limits(photo.size, encode)
+    small_mask = mask if mask is None or size == photo.size else resize_mask_down(mask, size)
+    encoded_mask = None if small_mask is None else encode_mask(small_mask)
+    return Payload(data, mime, encoded_mask, size, size != photo.size)
+
+
+def fit_send_limits(
+    size: tuple[int, int], encode: Callable[[tuple[int, int]], tuple[bytes, str]]
+) -> tuple[bytes, str, tuple[int, int]]:
+    """``encode`` at the largest size within Novita's limits (16 MP, then 30 MB): bytes, MIME type, size.
+
+    Starts at the pixel limit and shrinks by the bytes' overshoot (with a margin) up to four times.
+    """
+    w, h = size
     scale = min(1.0, math.sqrt(MAX_SEND_PIXELS / (w * h)))
     for _ in range(4):
-        size = (max(1, int(w * scale)), max(1, int(h * scale)))
-        rgb, alpha, small_mask = photo.rgb, photo.alpha, mask
-        if size != photo.size:
-            rgb = resize(photo.rgb, size)
-            if alpha is not None:
-                alpha = resize(alpha, size)
-            small_mask = None if mask is None else resize_mask_down(mask, size)
-        data, mime = _encode_for_sending(rgb, alpha)
+        scaled = (max(1, int(w * scale)), max(1, int(h * scale)))
+        data, mime = encode(scaled)
         if len(data) <= MAX_SEND_BYTES:
-            encoded_mask = None if small_mask is None else encode_mask(small_mask)
-            return Payload(data, mime, encoded_mask, size, size != photo.size)
+            return data, mime, scaled
         scale *= 0.8 * math.sqrt(MAX_SEND_BYTES / len(data))
     raise InputError("The image cannot be made small enough for Novita (30 MB). Try a smaller image.")
 
@@ -437,8 +472,7 @@ def encode_output(
     ``quality`` and ``subsampling`` apply to JPEG and lossy WebP; ``lossless`` to WebP. For a result, use
     :func:`encode_result`, which chooses them to match the source.
     """
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"Unknown output format {fmt!r}: choose jpeg, png or webp.")
+    fmt = checked_format(fmt)
     image = Image.fromarray(rgb)
     if alpha is not None and fmt != "jpeg":
         image = Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA")

@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from patchmatch import patch_match
 
+from novita_ui.pixels import imaging
+
 Method = Literal["patchmatch", "telea"]
 # What a user asks for: a method, or "auto" (choose_method decides by the mask's shape).
 Choice = Method | Literal["auto"]
@@ -124,8 +126,8 @@ def inpaint(
     holes = cv2.countNonZero(mask)
     if holes == 0:
         return out
-    if holes == mask.size:
-        raise ValueError("the mask covers the whole image; leave some pixels to fill the hole from")
+    if imaging.covers_everything(mask):
+        raise ValueError(f"{imaging.WHOLE_MASK}: leave some pixels to fill the hole from")
     height, width = mask.shape
     if strategy == "whole":
         windows = [(0, 0, height, width)]

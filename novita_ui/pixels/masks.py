@@ -14,7 +14,6 @@ from novita_ui.pixels import imaging
 # uploaded and the painted mask look the same.
 BRUSH_PINK = (255, 0, 255)
 OVERLAY_OPACITY = 0.55  # enough to see the area, light enough to see what is under it
-ASPECT_TOLERANCE = 0.01  # an uploaded mask follows a new photo whose aspect ratio is this close
 
 
 def merge(
@@ -40,11 +39,11 @@ def overlay(rgb: imaging.Array, mask: imaging.Array) -> imaging.Array:
 
 
 def rescaled(mask: imaging.Array, size: tuple[int, int]) -> imaging.Array | None:
-    """``mask`` at ``size`` when its aspect ratio matches within 1 % (a new photo of the same shape), else
-    None: a mask stretched onto another shape would mark the wrong area."""
+    """``mask`` at ``size`` when its aspect ratio matches (``imaging.same_shape``: a new photo of the same
+    shape), else None: a mask stretched onto another shape would mark the wrong area."""
     h, w = mask.shape[:2]
     width, height = size
-    if abs(w / h - width / height) > ASPECT_TOLERANCE * (width / height):
+    if not imaging.same_shape((w, h), size):
         return None
     if (w, h) == size:
         return mask

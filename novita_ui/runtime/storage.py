@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from novita_ui.normalise import numbered_name
 from novita_ui.runtime.scratch import (
     ScratchSpace as ScratchSpace,  # the web app's scratch, where it was before
 )
@@ -132,7 +133,7 @@ def _publish_unique(temp: Path, base: Path) -> Path:
     """
     counter = 1
     while True:
-        candidate = base if counter == 1 else base.with_name(f"{base.stem}-{counter}{base.suffix}")
+        candidate = base.with_name(numbered_name(base.name, counter))
         counter += 1
         if _sidecar(candidate).exists():
             continue

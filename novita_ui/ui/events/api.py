@@ -13,8 +13,9 @@ from pathlib import Path
 import gradio as gr
 
 from novita_ui.errors import InputError, NovitaUIError
+from novita_ui.normalise import Engine
 from novita_ui.pixels.select import Box
-from novita_ui.service import Engine, RemoveRequest, output_name
+from novita_ui.service import RemoveRequest, output_name
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import refusal, unexpected
 from novita_ui.ui.helpers import error_title, read_optional, user_message
