@@ -87,7 +87,7 @@ def today(photo: imaging.Photo, rgb: imaging.Array, fmt: imaging.OutputFormat) -
 
 def new(photo: imaging.Photo, rgb: imaging.Array, fmt: imaging.OutputFormat) -> bytes:
     """The finishing step now: block edit for JPEG to JPEG, else a re-encode matched to the source."""
-    return _finish(photo, rgb, RemoveRequest(engine="local", image=b"", output_format=fmt))[0]
+    return _finish(photo, rgb, RemoveRequest(engine="local", image=b"", output_format=fmt)).data
 
 
 def with_codec(codec: jpegblocks.Codec) -> Finish:

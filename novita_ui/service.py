@@ -15,14 +15,21 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from novita_ui.config import Settings
 from novita_ui.errors import BudgetExhaustedError, InputError
-from novita_ui.normalise import mask_or_prompt_problem, parse_format, shrunk_away, text_or_none
+from novita_ui.normalise import (
+    ENGINES,
+    mask_or_prompt_problem,
+    parse_format,
+    shrunk_away,
+    text_or_none,
+)
+from novita_ui.normalise import Engine as Engine  # re-exported: front ends name engines through the service
 from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
 from novita_ui.novita.tasks import TaskProgress
 from novita_ui.pixels import crop, formats, imaging, jpegedit, local, select
@@ -30,8 +37,6 @@ from novita_ui.runtime.budget import MemoryBudget, estimate
 from novita_ui.runtime.guard import SpendGuard
 from novita_ui.runtime.workers import ImageWorkers
 
-Engine = Literal["eraser", "cleanup", "local"]
-ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
 T = TypeVar("T")
 # Novita's result is always pasted back and re-encoded (or block-pasted): a lossless download keeps the
 # removed area to one lossy generation, for the price of a larger download from the object store.
@@ -65,7 +70,8 @@ class RemoveRequest:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise InputError(f"Unknown engine {self.engine!r}: choose eraser, cleanup or local.")
+            choices = f"{', '.join(ENGINES[:-1])} or {ENGINES[-1]}"
+            raise InputError(f"Unknown engine {self.engine!r}: choose {choices}.")
         if self.method not in local.CHOICES:
             raise InputError(f"Unknown method {self.method!r}: choose {', '.join(local.CHOICES)}.")
         fixed = {
@@ -181,10 +187,9 @@ class Service:
         work = dataclasses.replace(request, api_key=None)  # what crosses to a worker carries no key
         if request.engine == "local":
             async with self.memory.admit(estimate(pixels, "local"), on_wait):
-                output, size, method, flat, steps, notes = await self.workers.run(_run_local, work)
-            clock.add(steps)
-            result = _result(request, output, size, None, None, clock, method=method, flattened=flat)
-            return dataclasses.replace(result, input_notes=notes)
+                finished = await self.workers.run(_run_local, work)
+            clock.add(finished.timings)
+            return _result(request, finished, None, None, clock)
         whole = self.settings.send_whole_photo if request.whole_photo is None else request.whole_photo
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
             sending = await self.workers.run(_prepare_remote, work, whole)
@@ -193,9 +198,9 @@ class Service:
         remote = await self._run_remote(request, sending.payload, on_progress, budget)
         clock.mark("engine_s")
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
-            finished, size, flat = await self.workers.run(_finish_remote, work, sending, remote.data)
-        result = _result(request, finished, size, remote.task_id, sending.region, clock, flattened=flat)
-        return dataclasses.replace(result, input_notes=sending.notes)
+            finished = await self.workers.run(_finish_remote, work, sending, remote.data)
+        finished = dataclasses.replace(finished, notes=sending.notes)
+        return _result(request, finished, remote.task_id, sending.region, clock)
 
     async def select(
         self, image: bytes, box: select.Box, *, seed: bytes | None = None, grow: int = 0
@@ -238,9 +243,20 @@ class Service:
         )
 
 
-def _run_local(
-    request: RemoveRequest,
-) -> tuple[tuple[bytes, str], tuple[int, int], local.Method, bool, dict[str, float], tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Finished:
+    """A file a worker finished, with what the result says about it (crosses back from a worker process)."""
+
+    data: bytes
+    written: str  # "jpeg blocks" (untouched blocks kept) or "re-encoded"
+    size: tuple[int, int]
+    flattened: bool  # transparency laid on white for JPEG
+    method: local.Method | None = None  # the offline method that ran
+    timings: dict[str, float] = field(default_factory=dict)  # steps timed in the worker
+    notes: tuple[str, ...] = ()  # how the file was read and sent (formats.input_notes)
+
+
+def _run_local(request: RemoveRequest) -> _Finished:
     """The offline removal's CPU work in one piece (the decoded photo never leaves the worker)."""
     clock = _Clock()
     photo, mask = _prepare_inputs(request)
@@ -250,10 +266,10 @@ def _run_local(
     rgb = local.inpaint(photo.rgb, mask, method)
     del mask
     clock.mark("engine_s")
-    output = _finish(photo, rgb, request)
+    finished = _finish(photo, rgb, request)
     clock.mark("finish_s")
     notes = formats.input_notes(photo.format, photo.animated, None)
-    return output, photo.size, method, _flattened(photo, request), clock.timings, notes
+    return dataclasses.replace(finished, method=method, timings=clock.timings, notes=notes)
 
 
 def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Array | None]:
@@ -309,9 +325,7 @@ def _prepare_remote(request: RemoveRequest, whole_photo: bool) -> _Sending:
     return _Sending(payload, region, None if mask is None else crop.MaskPatch.of(mask), notes)
 
 
-def _finish_remote(
-    request: RemoveRequest, sending: _Sending, data: bytes
-) -> tuple[tuple[bytes, str], tuple[int, int], bool]:
+def _finish_remote(request: RemoveRequest, sending: _Sending, data: bytes) -> _Finished:
     """Decode the photo again and put Novita's result onto it, changing only the removed area; write it."""
     try:
         result, _ = imaging.decode_result(data)
@@ -326,11 +340,11 @@ def _finish_remote(
         changed = imaging.changed_area(before, result)
         del before
         if not changed.any():
-            return _finish(photo, photo.rgb, request), photo.size, _flattened(photo, request)
+            return _finish(photo, photo.rgb, request)
         patch = crop.MaskPatch.of(imaging.fit_mask(changed, photo.size))
     rgb = photo.rgb.copy()  # _finish compares the edit with the original, block by block
     crop.paste_back(rgb, result, sending.region, patch)
-    return _finish(photo, rgb, request), photo.size, _flattened(photo, request)
+    return _finish(photo, rgb, request)
 
 
 def _flattened(photo: imaging.Photo, request: RemoveRequest) -> bool:
@@ -358,30 +372,27 @@ class _Clock:
 
 def _result(
     request: RemoveRequest,
-    written: tuple[bytes, str],
-    size: tuple[int, int],
+    finished: _Finished,
     task_id: str | None,
     region: crop.Region | None,
     clock: _Clock,
-    *,
-    method: local.Method | None = None,
-    flattened: bool = False,
 ) -> RemoveResult:
     if "finish_s" not in clock.timings:  # else a worker timed it (and everything before it)
         clock.mark("finish_s")
     timings = {**clock.timings, "total_s": round(clock.last - clock.started, 3)}
     return RemoveResult(
-        data=written[0],
+        data=finished.data,
         format=request.output_format,
-        size=size,
+        size=finished.size,
         engine=request.engine,
         task_id=task_id,
         downscaled=region is not None and region.scale < 1.0,
         timings=timings,
-        written=written[1],
-        method=method,
-        flattened=flattened,
+        written=finished.written,
+        method=finished.method,
+        flattened=finished.flattened,
         region=region,
+        input_notes=finished.notes,
     )
 
 
@@ -392,12 +403,15 @@ def _waiting_reporter(on_progress: ProgressCallback | None) -> Callable[[], None
     return lambda: on_progress(TaskProgress(None, "waiting", note=WAITING_NOTE))
 
 
-def _finish(photo: imaging.Photo, rgb: imaging.Array, request: RemoveRequest) -> tuple[bytes, str]:
+def _finish(photo: imaging.Photo, rgb: imaging.Array, request: RemoveRequest) -> _Finished:
     """Write the result: JPEG to JPEG keeps every untouched block; anything else is re-encoded to match."""
     fmt = request.output_format
+    flattened = _flattened(photo, request)
     if fmt == "jpeg" and photo.format in ("JPEG", "MPO") and photo.alpha is None:
         try:
-            return jpegedit.block_edit(photo.data, photo.rgb, rgb), "jpeg blocks"
+            data = jpegedit.block_edit(photo.data, photo.rgb, rgb)
+            return _Finished(data, "jpeg blocks", photo.size, flattened)
         except jpegedit.Unsupported as reason:
             log.info("JPEG re-encoded instead of block-edited: %s", reason)
-    return imaging.encode_result(photo, rgb, fmt, lossless_webp=request.lossless_webp), "re-encoded"
+    data = imaging.encode_result(photo, rgb, fmt, lossless_webp=request.lossless_webp)
+    return _Finished(data, "re-encoded", photo.size, flattened)

@@ -31,8 +31,9 @@ def test_gradio_takes_the_translucent_brush_as_colour_and_opacity() -> None:
 
 def _outcome(name: str, round_: int) -> Outcome:
     return Outcome(
-        Path("/x") / name, Path("b"), Path("a"), "photo.jpg", (4, 3), "local", "jpeg", None, False, 1.0,
-        round_, "12:00:0" + str(round_), "telea",
+        file=Path("/x") / name, before=Path("b"), after=Path("a"), source_name="photo.jpg", size=(4, 3),
+        engine="local", output_format="jpeg", task_id=None, downscaled=False, seconds=1.0,
+        round=round_, finished="12:00:0" + str(round_), method="telea",
     )  # fmt: skip
 
 

@@ -24,9 +24,9 @@ from novita_ui.errors import (
     RateLimitError,
     TaskError,
 )
+from novita_ui.normalise import Engine, numbered_name
 from novita_ui.novita.client import KEY_HELP, TaskProgress
 from novita_ui.pixels import imaging, local
-from novita_ui.service import Engine
 
 ENGINE_LABELS: dict[str, Engine] = {
     "Novita Eraser": "eraser",
@@ -60,7 +60,7 @@ NO_PHOTO = (
 # Repeated in every update of the button: Gradio 6.31 blanks a label on an interactive-only update.
 REMOVE_LABEL = "Remove"
 KEEP_LABEL = "Keep editing this result"
-NOTHING_PAINTED = "Paint over what should go with the pink brush"
+BRUSH = " with the pink brush"  # how a page user paints, in normalise.mask_or_prompt_problem's sentences
 CANVAS_LOST = (
     "The editor no longer shows your photo (Undo or the bin took it away), so nothing was sent. "
     "Press Redo to bring it back, or drop the photo again."
@@ -84,7 +84,7 @@ class Options:
     editor_height: int = 560
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     """One finished removal, as the results panel and the history show it."""
 
@@ -140,12 +140,10 @@ def next_round(history: Sequence[Outcome]) -> int:
 def unique_name(name: str, history: Sequence[Outcome]) -> str:
     """``photo-cleaned.jpg``, then ``photo-cleaned-2.jpg``... so every download of a session is told apart."""
     taken = {item.file.name for item in history}
-    stem, dot, ext = name.rpartition(".")
     number = 1
-    while name in taken:
+    while numbered_name(name, number) in taken:
         number += 1
-        name = f"{stem}-{number}{dot}{ext}"
-    return name
+    return numbered_name(name, number)
 
 
 def quality_of(label: str | None) -> local.Choice:

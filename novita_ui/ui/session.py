@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from novita_ui.errors import InputError
+from novita_ui.normalise import Engine
 from novita_ui.pixels import imaging, local
-from novita_ui.service import Engine
-from novita_ui.ui.helpers import ENGINE_LABELS, FORMATS, Outcome, quality_of
+from novita_ui.pixels.imaging import checked_format
+from novita_ui.ui.helpers import ENGINE_LABELS, Outcome, quality_of
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Photo:
     """The photo being edited: the user only ever paints on its preview."""
 
@@ -74,9 +75,7 @@ class JobSpec:
         label = str(raw.get("engine") or "")
         if label not in ENGINE_LABELS:
             raise InputError(f"Unknown engine {label!r}: choose one of {', '.join(ENGINE_LABELS)}.")
-        fmt = str(raw.get("format") or "")
-        if fmt not in FORMATS:
-            raise InputError(f"Unknown output format {fmt!r}: choose jpeg, png or webp.")
+        fmt = checked_format(str(raw.get("format") or ""))
         engine = ENGINE_LABELS[label]
         photo, after = raw.get("photo"), raw.get("after")
         if not isinstance(after, (int, float)) or isinstance(after, bool):

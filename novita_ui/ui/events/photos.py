@@ -42,7 +42,8 @@ class PhotoEvents:
             os.link(path, original)  # the upload is already on this disk: no copy needed
         except OSError:
             original.write_bytes(data)
-        return Photo(original, Path(path).name, photo.size, preview, size)
+        name = Path(path).name
+        return Photo(original=original, name=name, size=photo.size, preview=preview, preview_size=size)
 
     def _show(self, session: Session, status: str) -> Changes:
         """The page's changes for the session's (new) photo."""
@@ -105,7 +106,11 @@ class PhotoEvents:
         if current is None:
             raise refusal("There is no result to keep editing yet. Press Remove first.", "No result yet")
         photo = Photo(
-            current.file, current.source_name, current.size, current.after, image_size(str(current.after))
+            original=current.file,
+            name=current.source_name,
+            size=current.size,
+            preview=current.after,
+            preview_size=image_size(str(current.after)),
         )
         status = (
             f"Editing the result further ({current.file.name}). Paint the next area, then press **Remove**."

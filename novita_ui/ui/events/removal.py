@@ -18,18 +18,19 @@ import numpy as np
 from PIL import Image
 
 from novita_ui.errors import InputError, NovitaUIError
+from novita_ui.normalise import mask_or_prompt_problem
 from novita_ui.novita.client import TaskProgress
 from novita_ui.pixels import masks
 from novita_ui.service import RemoveRequest, RemoveResult, output_name
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import download_button, refusal, unexpected
 from novita_ui.ui.helpers import (
+    BRUSH,
     CANVAS_LOST,
     FLATTENED,
     HISTORY_LIMIT,
     KEEP_LABEL,
     NO_PHOTO,
-    NOTHING_PAINTED,
     REMOVE_LABEL,
     Outcome,
     error_title,
@@ -148,20 +149,20 @@ class RemovalEvents:
             asyncio.to_thread(self.context.save_copy, result, name, photo.name, spec.prompt),
         )
         outcome = Outcome(
-            file,
-            photo.preview,
-            after,
-            photo.name,
-            result.size,
-            result.engine,
-            result.format,
-            result.task_id,
-            result.downscaled,
-            time.perf_counter() - started,
-            next_round(session.history),
-            time.strftime("%H:%M:%S"),
-            result.method,
-            result.flattened,
+            file=file,
+            before=photo.preview,
+            after=after,
+            source_name=photo.name,
+            size=result.size,
+            engine=result.engine,
+            output_format=result.format,
+            task_id=result.task_id,
+            downscaled=result.downscaled,
+            seconds=time.perf_counter() - started,
+            round=next_round(session.history),
+            finished=time.strftime("%H:%M:%S"),
+            method=result.method,
+            flattened=result.flattened,
         )
         return outcome, warning
 
@@ -186,15 +187,8 @@ def _photo_of(session: Session, spec: JobSpec, canvas: str | None) -> Photo:
 def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], key: str) -> RemoveRequest:
     """The service request: painted strokes and the uploaded mask merged at the photo's size."""
     mask = masks.merge(painted_mask(layers, photo.preview_size), session.mask, photo.size)
-    if mask is None and spec.engine == "local" and spec.prompt:
-        # The prompt was typed for nothing: say which engine can use it.
-        raise InputError(
-            "The Offline engine cannot find objects from a description. Paint over what should go "
-            "with the pink brush, or choose Novita Eraser to remove it by prompt."
-        )
-    if mask is None and not (spec.engine == "eraser" and spec.prompt):
-        hint = ", or describe it in the prompt." if spec.engine == "eraser" else "."
-        raise InputError(f"{NOTHING_PAINTED}{hint}")
+    if problem := mask_or_prompt_problem(spec.engine, mask is not None, spec.prompt, brush=BRUSH):
+        raise InputError(problem)
     offline: dict[str, Any] = {"method": spec.quality} if spec.engine == "local" else {}
     return RemoveRequest.from_raw(
         **offline,
