@@ -127,7 +127,8 @@ async def test_per_call_key_overrides_the_server_key(fake: FakeNovita) -> None:
 
 async def test_mask_or_prompt_is_required_before_any_request(fake: FakeNovita) -> None:
     async with make_client(fast_settings(fake.url)) as client:
-        with pytest.raises(errors.InputError, match="mask or describe"):
+        # The shared rule's sentence (normalise.mask_or_prompt_problem), as the service and batch say it.
+        with pytest.raises(errors.InputError, match=r"\(white = remove\), or describe it in the prompt"):
             await client.erase(IMAGE, prompt="   ")
     assert fake.requests == []
 
