@@ -19,7 +19,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from novita_ui.errors import InputError
-from novita_ui.pixels import formats
+from novita_ui.pixels import formats, png
 
 Array = npt.NDArray[np.uint8]
 OutputFormat = Literal["jpeg", "png", "webp"]
@@ -489,7 +489,8 @@ def encode_output(
     if fmt == "jpeg":
         options.update(quality=quality, subsampling=subsampling)
     elif fmt == "png":
-        options.update(compress_level=3)  # level 3: ~same size as 6 on photos, clearly faster
+        # Level 3 (~same size as 6 on photos, clearly faster), deflated on every core (png.py).
+        return png.encode(image, options, level=3)
     elif lossless:
         # method 0: 4x faster than 1 and 2.5x faster than PNG level 3 on a 12 MP photo, ~12 % larger than 1.
         options.update(lossless=True, method=0, quality=0)
