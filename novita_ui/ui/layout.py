@@ -1,7 +1,8 @@
 """The page's components, with the element ids the page script and the browser tests rely on (#editor,
 #clear-mask, #mask-upload, #prompt, #engine, #format, #grow, #enterprise, #api-key, #remove, #status,
 #result-slider, #download, #keep-editing, #history; hidden: #photo-sink, #photo-removed, #layer-sink,
-#stroke-sink, #canvas-sink, #novita-job, #offline-job, #jobs-started, #photo-info, #result-info).
+#stroke-sink, #canvas-sink, #novita-job, #offline-job, #jobs-started, #action-stamp, #photo-info,
+#result-info).
 ``wiring.py`` connects them.
 """
 
@@ -57,6 +58,7 @@ class Page:
     novita_job: gr.JSON
     offline_job: gr.JSON
     jobs: gr.Number  # the tab's job count as the page last heard it (session.py: a click counts once)
+    act: gr.Number  # the stamp of the photo or mask action being sent (session.py: the latest wins)
     photo_info: gr.Textbox
     result_info: gr.Textbox
 
@@ -205,6 +207,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
         novita_job=gr.JSON(elem_id="novita-job", visible="hidden"),
         offline_job=gr.JSON(elem_id="offline-job", visible="hidden"),
         jobs=gr.Number(0, elem_id="jobs-started", precision=0, visible="hidden"),
+        act=gr.Number(0, elem_id="action-stamp", precision=0, visible="hidden"),
         photo_info=gr.Textbox(elem_id="photo-info", visible="hidden"),
         result_info=gr.Textbox(elem_id="result-info", visible="hidden"),
     )

@@ -9,6 +9,10 @@ object). Every event reads and changes it here, never by trusting what the edito
   rescaled (the page says so), any other photo drops it;
 - one job at a time: a job is a :class:`JobSpec` snapshot taken in the browser at the click; while one
   runs, another is not started; only the newest job writes the result panel, the download and the status;
+- the latest action wins: the page stamps each photo or mask action as it fires (a count of the tab's
+  actions, ``act``); an action the server hears of after a later one has been claimed changes nothing,
+  and one still working when a later one is claimed drops its work (a mask still being read when Clear
+  is pressed or another photo dropped), whatever order the server finishes the events in;
 - a click counts once: the job carries how many jobs the page had seen end when it was clicked (``after``),
   so the second click of a double-click is refused even when its event reaches the server after the first
   job has ended (on a loaded machine the canvas export before it can take seconds).
@@ -109,6 +113,25 @@ class Session:
     current: Outcome | None = None
     started: int = 0  # jobs started in this tab (the page learns it when each one ends)
     _versions: int = 0
+    _acted: int = 0  # the stamp of the latest photo or mask action claimed
+    _photo_acted: int = 0  # ... of the latest action that changed the photo
+
+    def claim(self, stamp: float | None, *, photo: bool = False) -> int | None:
+        """Claim the action the page stamped ``stamp`` (None: one that came without, it is the latest);
+        None when it is stale: a later action was claimed first, so this one must change nothing. A mask
+        action loses to any later action; a photo action only to a later photo action (a new photo after
+        Clear the mask still shows)."""
+        number = self._acted + 1 if stamp is None else int(stamp)
+        if number < (self._photo_acted if photo else self._acted):
+            return None
+        self._acted = max(self._acted, number)
+        if photo:
+            self._photo_acted = number
+        return number
+
+    def still_latest(self, claimed: int, *, photo: bool = False) -> bool:
+        """No later action was claimed since ``claimed`` (for a photo action: no later photo action)."""
+        return (self._photo_acted if photo else self._acted) == claimed
 
     def show(self, photo: Photo) -> tuple[imaging.Array, str] | None:
         """A new photo is the one being edited; returns the uploaded mask (and its name) it had, if any:

@@ -22,6 +22,7 @@ from novita_ui.ui.assets.page import (
     LOADED_JS,
     PREPARING_JS,
     SHOW_RESULT_JS,
+    STAMP_JS,
     STROKES_JS,
     engine_note_js,
     page_js,
@@ -83,30 +84,32 @@ def named(handler: Callable[..., Any], outputs: dict[str, Any]) -> tuple[Callabl
 
 
 def _wire_photos(app: App, p: Page) -> None:
-    """A photo or a mask arriving or going. Progress goes to a hidden box: the editor shows its own."""
+    """A photo or a mask arriving or going. Progress goes to a hidden box: the editor shows its own. Each
+    action is stamped in the browser as it fires (#action-stamp), then sent: the latest one wins."""
     quiet: dict[str, Any] = {"show_progress_on": [p.photo_info], "concurrency_id": "load", **PRIVATE}
     photos = app.photos
     to_editor = p.named("editor", "status", "photo_info", "remove", "mask_upload")
     fn, out = named(photos.load_photo, to_editor)
-    loading = p.photo_sink.upload(
-        fn, [p.photo_sink, p.session], out, concurrency_limit=app.options.offline_concurrency, **quiet
+    loading = p.photo_sink.upload(None, None, p.act, js=STAMP_JS, **PRIVATE).then(
+        fn, [p.photo_sink, p.session, p.act], out, concurrency_limit=app.options.offline_concurrency, **quiet
     )
     loading.then(None, js=LOADED_JS, **PRIVATE)
     fn, out = named(photos.keep_editing, to_editor)
-    p.keep.click(fn, p.session, out, **quiet)
+    p.keep.click(None, None, p.act, js=STAMP_JS, **PRIVATE).then(fn, [p.session, p.act], out, **quiet)
     # A mask file arriving or going redraws the photo: the page forwards the painted strokes first (read
     # in the browser, like Remove's), and they come back into the editor with the new canvas.
     fn, out = named(photos.attach_mask, p.named("editor", "photo_info", "status"))
-    strokes = p.mask_upload.upload(None, p.editor, p.stroke_sink, js=STROKES_JS, **PRIVATE)
-    strokes.then(fn, [p.mask_upload, p.stroke_sink, p.session], out, **quiet)
+    strokes = p.mask_upload.upload(None, p.editor, [p.stroke_sink, p.act], js=STROKES_JS, **PRIVATE)
+    strokes.then(fn, [p.mask_upload, p.stroke_sink, p.session, p.act], out, **quiet)
     cleared = p.named("editor", "photo_info", "mask_upload")
     fn, out = named(photos.clear_mask, cleared)
-    p.clear_mask.click(fn, p.session, out, **quiet)
+    p.clear_mask.click(None, None, p.act, js=STAMP_JS, **PRIVATE).then(fn, [p.session, p.act], out, **quiet)
     fn, out = named(photos.mask_removed, p.named("editor", "photo_info"))
-    strokes = p.mask_upload.clear(None, p.editor, p.stroke_sink, js=STROKES_JS, **PRIVATE)
-    strokes.then(fn, [p.stroke_sink, p.session], out, **quiet)
+    strokes = p.mask_upload.clear(None, p.editor, [p.stroke_sink, p.act], js=STROKES_JS, **PRIVATE)
+    strokes.then(fn, [p.stroke_sink, p.session, p.act], out, **quiet)
     fn, out = named(photos.photo_removed, p.named("status", "photo_info", "remove", "mask_upload"))
-    p.photo_removed.click(fn, p.session, out, **quiet)
+    bin_used = p.photo_removed.click(None, None, p.act, js=STAMP_JS, **PRIVATE)
+    bin_used.then(fn, [p.session, p.act], out, **quiet)
     fn, out = named(photos.show_history, p.named("slider", "download"))
     p.history.select(fn, p.session, out, show_progress="hidden", concurrency_id="load", **PRIVATE)
 

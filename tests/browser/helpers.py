@@ -268,6 +268,78 @@ def uploaded(page: Any) -> list[int]:
     return [int(n) for n in page.evaluate("() => window.__nuUploads || []")]
 
 
+_HOLD_EVENTS_JS = """
+(() => {
+  // An event's request to the server (queue/join) held until the test releases it, and the ids of the
+  // events the server has completed (read from Gradio's data stream): the order the server handles
+  // events in becomes the test's choice, and a test waits for an event's end, never for a moment.
+  const original = window.fetch;
+  window.__nuHold = null; window.__nuHeld = null; window.__nuDone = []; window.__nuEvent = {};
+  let release = null;
+  window.__nuRelease = () => { if (release) release(); release = null; };
+  window.fetch = async function (input, init) {
+    const url = typeof input === 'string' ? input : (input && input.url) || '';
+    const body = init && init.body;
+    const marker = window.__nuHold;
+    if (url.includes('queue/join') && marker && typeof body === 'string' && body.includes(marker)) {
+      window.__nuHold = null; window.__nuHeld = marker;
+      await new Promise((resolve) => { release = resolve; });
+      const answer = await original.apply(this, arguments);
+      answer.clone().json().then((j) => { window.__nuEvent[marker] = j.event_id; });
+      return answer;
+    }
+    const answer = await original.apply(this, arguments);
+    if (!url.includes('queue/data') || !answer.body) return answer;
+    const [mine, theirs] = answer.body.tee();
+    (async () => {
+      const reader = mine.getReader(); const decoder = new TextDecoder(); let text = '';
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, {stream: true});
+        let end;
+        while ((end = text.indexOf('\\n')) >= 0) {
+          const line = text.slice(0, end); text = text.slice(end + 1);
+          if (!line.startsWith('data:')) continue;
+          try {
+            const message = JSON.parse(line.slice(5));
+            if (message.msg === 'process_completed') window.__nuDone.push(message.event_id);
+          } catch (e) { /* not JSON: a keep-alive */ }
+        }
+      }
+    })().catch(() => { /* Gradio closed the stream (its abort): nothing more to read */ });
+    const {status, statusText, headers} = answer;
+    return new Response(theirs, {status, statusText, headers});
+  };
+})();
+"""
+
+
+def hold_events(page: Any) -> None:
+    """Let the test hold an event's request to the server (call before ``page.goto``): see ``hold_next``."""
+    page.add_init_script(_HOLD_EVENTS_JS)
+
+
+def hold_next(page: Any, marker: str) -> None:
+    """The next event whose request names ``marker`` (a file name, say) waits for :func:`release`."""
+    page.evaluate("(marker) => { window.__nuHold = marker; window.__nuHeld = null; }", marker)
+
+
+def wait_held(page: Any, marker: str) -> None:
+    """Wait until the event naming ``marker`` has been fired by the page and is being held."""
+    page.wait_for_function("(marker) => window.__nuHeld === marker", arg=marker)
+
+
+def release(page: Any, marker: str, timeout: float = 60_000) -> None:
+    """Send the held event to the server and wait until the server has completed it."""
+    page.evaluate("() => window.__nuRelease()")
+    page.wait_for_function(
+        "(marker) => marker in window.__nuEvent && window.__nuDone.includes(window.__nuEvent[marker])",
+        arg=marker,
+        timeout=timeout,
+    )
+
+
 def upload_by_input(page: Any, path: str | Path) -> None:
     """Click-to-upload: choose a file in the editor's own file input."""
     page.set_input_files(EDITOR_FILE_INPUT, str(path))

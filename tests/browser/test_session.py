@@ -29,19 +29,24 @@ from tests.browser.helpers import (
     download,
     drop_file,
     history_count,
+    hold_events,
+    hold_next,
     image_rect,
     paint_stroke,
     photo_info,
     press_remove_anyway,
+    release,
     remove_enabled,
     result_info,
     set_api_key,
     settle,
     shot,
     status_text,
+    toasts,
     upload_mask,
     wait_app_ready,
     wait_editor_ready,
+    wait_held,
     wait_remove_enabled,
     wait_result,
     wait_status,
@@ -243,6 +248,50 @@ def test_an_uploaded_mask_keeps_the_strokes_and_follows_a_photo_of_the_same_shap
     click_remove(page)  # nothing painted: the rescaled mask says what goes
     result = wait_result(page)
     assert result["size"] == [800, 600]
+
+
+def test_clear_the_mask_pressed_before_the_mask_is_drawn_wins(keyless_app, page, photos, sky_mask):
+    # Issue 24: the mask's event reaches the server after the later Clear (a slow upload, a busy server):
+    # the mask must not come back, and Remove must not run with it.
+    hold_events(page)
+    scene_info = _scene_in_editor(page, keyless_app.url, photos["scene"])
+    hold_next(page, sky_mask.name)
+    upload_mask(page, sky_mask)
+    wait_held(page, sky_mask.name)
+    page.click("#clear-mask")
+    page.wait_for_selector("#mask-upload .file-preview", state="detached")
+    release(page, sky_mask.name)
+    wait_editor_ready(page, scene_info)
+    assert not photo_info(page).get("mask"), "the mask cleared before it was drawn came back"
+    sky = _screen_pixel(page, *SKY)
+    assert sky[2] > sky[0] + 40, f"the cleared mask is drawn on the photo: {sky}"
+    click_remove(page)
+    status = wait_status(page, "Not removed")  # nothing painted, no mask
+    assert "pink" in status and not result_info(page), status
+    shot(page, "session-9-cleared-before-drawn")
+
+
+def test_a_photo_dropped_while_the_mask_is_drawn_wins(keyless_app, page, photos, sky_mask, portrait):
+    # Issue 24: a photo of another shape dropped while the last photo's mask is still being read: the
+    # mask belonged to the last photo and must not land on the new one.
+    hold_events(page)
+    scene_info = _scene_in_editor(page, keyless_app.url, photos["scene"])
+    hold_next(page, sky_mask.name)
+    upload_mask(page, sky_mask)
+    wait_held(page, sky_mask.name)
+    drop_file(page, portrait)
+    wait_editor_ready(page, scene_info)
+    release(page, sky_mask.name)
+    settle(page)  # the page has drawn what the mask's event answered
+    # The user replaced the photo: an error about the last photo's mask would be about nothing they did.
+    assert not [t for t in toasts(page) if "mask" in t.lower()], toasts(page)
+    info = photo_info(page)
+    assert info["name"] == "portrait.jpg" and not info.get("mask"), info
+    paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
+    click_remove(page)
+    result = wait_result(page)
+    assert result["size"] == [600, 800] and "Done" in status_text(page)
+    shot(page, "session-10-photo-after-held-mask")
 
 
 def test_remove_and_the_status_follow_the_photo(keyless_app, page, photos):

@@ -110,8 +110,12 @@ GATHER_JS = """
 }
 """
 
+# The stamp of a photo or mask action, taken in the browser as it fires: the tab's count of such actions.
+# The server lets the latest one win, whatever order it finishes them in (session.py).
+_STAMP = "(window.__nuActions = (window.__nuActions || 0) + 1)"
+STAMP_JS = f"() => [{_STAMP}]"
 # The editor's stroke layers, read once in the browser (a mask file arrived or went: they must survive).
-STROKES_JS = "(value) => [((value && value.layers) || []).filter(Boolean)]"
+STROKES_JS = f"(value) => [((value && value.layers) || []).filter(Boolean), {_STAMP}]"
 LOADED_JS = "() => { document.querySelector('#editor')?.classList.remove('nu-loading'); }"
 # Instant feedback, and no second job from the same click burst: Remove stays off until the job answers.
 PREPARING_JS = "() => ['Preparing the mask...', {__type__: 'update', value: 'Remove', interactive: false}]"

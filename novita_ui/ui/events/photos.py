@@ -77,11 +77,16 @@ class PhotoEvents:
             "(drawn in pink): check that it covers the right area, or press **Clear the mask**."
         )
 
-    async def load_photo(self, path: str | None, session: Session, request: gr.Request) -> Changes:
+    async def load_photo(
+        self, path: str | None, session: Session, request: gr.Request, act: float | None = None
+    ) -> Changes:
         """A photo arrived: keep the original, put its preview in the editor (mask cleared)."""
         if not path:
             raise refusal(NO_PHOTO, "No photo")
         session.owner = request.session_hash or "anonymous"
+        claimed = session.claim(act, photo=True)
+        if claimed is None:
+            return {}  # a photo dropped later is already in the editor
         try:
             # Loading decodes the photo for its preview: it takes its turn in the memory budget too.
             pixels = await asyncio.to_thread(_photo_pixels, path)
@@ -91,6 +96,8 @@ class PhotoEvents:
             raise refusal(user_message(error), "Cannot open this file") from None
         except Exception:
             raise unexpected("loading a photo") from None
+        if not session.still_latest(claimed, photo=True):
+            return {}  # a photo dropped later was loaded first: it stays
         w, h = photo.size
         status = (
             f"**{photo.name}** ({w} × {h} px) is ready. Paint over what should go, then press **Remove**."
@@ -100,8 +107,10 @@ class PhotoEvents:
             status += " " + await self._carry_mask(session, *had)
         return self._show(session, status)
 
-    def keep_editing(self, session: Session) -> Changes:
+    def keep_editing(self, session: Session, act: float | None = None) -> Changes:
         """The last result becomes the photo being edited (mask cleared); results keep the original name."""
+        if session.claim(act, photo=True) is None:
+            return {}
         current = session.current
         if current is None:
             raise refusal("There is no result to keep editing yet. Press Remove first.", "No result yet")
@@ -119,11 +128,16 @@ class PhotoEvents:
             status += " The uploaded mask was cleared with it."
         return self._show(session, status)
 
-    async def attach_mask(self, path: str | None, strokes: list[str] | None, session: Session) -> Changes:
+    async def attach_mask(
+        self, path: str | None, strokes: list[str] | None, session: Session, act: float | None = None
+    ) -> Changes:
         """An uploaded mask file: owned by the session, drawn in pink on the photo, next to the strokes
         already painted (``strokes``: the editor's layers, forwarded by the page) which stay as they were."""
         if not path:
-            return self.clear_mask(session)
+            return self.clear_mask(session, act)
+        claimed = session.claim(act)
+        if claimed is None:
+            return {}  # Clear, another mask or another photo came later: they win
         photo = session.photo
         if photo is None:
             raise refusal("Add a photo first, then upload its mask.", "No photo yet")
@@ -134,6 +148,8 @@ class PhotoEvents:
             raise refusal(user_message(error), "Cannot use this mask") from None
         except Exception:
             raise unexpected("reading a mask") from None
+        if not session.still_latest(claimed) or session.photo is not photo:
+            return {}  # pressed Clear, or dropped a photo, while the mask was read: that action wins
         shown = session.attach_mask(mask, Path(path).name, canvas)
         return {
             "editor": shown.editor_value(kept_strokes(strokes, shown)),
@@ -150,25 +166,29 @@ class PhotoEvents:
         canvas.write_bytes(imaging.encode_output(drawn, "png"))
         return canvas
 
-    def clear_mask(self, session: Session) -> Changes:
+    def clear_mask(self, session: Session, act: float | None = None) -> Changes:
         """Remove every stroke and the uploaded mask, keep the photo (the toolbar's bin removes the photo)."""
+        if session.claim(act) is None:
+            return {}
         photo = session.clear_mask()
         if photo is None:
             return {"mask_upload": None}
         return {"editor": photo.editor_value(), "photo_info": session.info(), "mask_upload": None}
 
-    def mask_removed(self, strokes: list[str] | None, session: Session) -> Changes:
+    def mask_removed(self, strokes: list[str] | None, session: Session, act: float | None = None) -> Changes:
         """The mask file's own clear button (it also fires when the page empties the file box): the
         uploaded mask goes, the painted strokes stay."""
-        if session.mask is None:
+        if session.claim(act) is None or session.mask is None:
             return {}
         photo = session.clear_mask()
         if photo is None:
             return {}
         return {"editor": photo.editor_value(kept_strokes(strokes, photo)), "photo_info": session.info()}
 
-    def photo_removed(self, session: Session) -> Changes:
+    def photo_removed(self, session: Session, act: float | None = None) -> Changes:
         """The editor's bin took the photo away: say so, and Remove waits for the next photo."""
+        if session.claim(act, photo=True) is None:
+            return {}
         session.forget_photo()
         return {
             "status": f"The editor is empty. {NO_PHOTO}",
