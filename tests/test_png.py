@@ -1,6 +1,6 @@
-"""The banded PNG writer (novita_ui/pixels/png.py): the same pixels and metadata as Pillow's, one valid stream.
+"""The banded PNG writer (novita_ui/pixels/png.py): Pillow's pixels and metadata, in one valid zlib stream.
 
-Its speed is a benchmark figure (``python -m benchmarks.bench_local --png``), not a test."""
+Its speed is a benchmark figure (``python -m benchmarks.bench_png``), not a test."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_a_large_image_is_written_losslessly_as_one_zlib_stream(mode: str) -> No
         assert back.mode == mode and back.size == image.size
         assert np.array_equal(np.asarray(back), np.asarray(image))
     chunks = _chunks(data)
-    assert [kind for kind, _ in chunks][0] == b"IHDR" and chunks[-1][0] == b"IEND"
+    assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND"
     stream = b"".join(body for kind, body in chunks if kind == b"IDAT")
     raw = zlib.decompress(stream)  # zlib checks the joined Adler-32 too
     channels = len(mode)
