@@ -13,8 +13,8 @@ from novita_ui.errors import InputError
 from novita_ui.pixels.imaging import OutputFormat, checked_format
 
 # The engines' names, stated once: service requests, the CLI's and batch's choices; page labels map here.
-Engine = Literal["eraser", "cleanup", "local"]
-ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "local")
+Engine = Literal["eraser", "cleanup", "remove-text", "local"]
+ENGINES: tuple[Engine, ...] = ("eraser", "cleanup", "remove-text", "local")
 FORMAT_BY_SUFFIX: dict[str, OutputFormat] = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 
 
@@ -53,8 +53,7 @@ def output_format_for(path: str | PurePath, flag: str | None, default: OutputFor
     kind = mimetypes.guess_type(name.name)[0] or ""
     if suffix not in FORMAT_BY_SUFFIX and kind.startswith("image/"):
         raise InputError(
-            f"cannot write {name.name}: results are JPEG, PNG or WebP. "
-            "Name the output .jpg, .png or .webp."
+            f"cannot write {name.name}: results are JPEG, PNG or WebP. Name the output .jpg, .png or .webp."
         )
     return parse_format(flag) if flag else FORMAT_BY_SUFFIX.get(suffix, default)
 
@@ -67,7 +66,10 @@ def mask_or_prompt_problem(engine: str, has_mask: bool, prompt: str | None, *, b
 
     Returns the sentence for the user when the rule is broken, None when it holds. ``brush`` says how this
     front end's user paints (the page: " with the pink brush"); without it, masks are files (white = remove).
+    Remove-text needs neither: Novita finds the text itself.
     """
+    if engine == "remove-text":
+        return None
     if engine == "local" and prompt and not has_mask:
         return (
             f"The Offline engine cannot find objects from a description. Paint over what should go{brush}, "

@@ -108,4 +108,3 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     demo.queue(**queue_kwargs(options))
     demo.launch(**launch_kwargs(options, host=host, port=port, share=args.share, auth=auth, mcp=mcp))
     return 0
-

@@ -32,7 +32,7 @@ from novita_ui.normalise import (
 from novita_ui.normalise import Engine as Engine  # re-exported: front ends name engines through the service
 from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
 from novita_ui.novita.tasks import TaskProgress
-from novita_ui.pixels import crop, formats, imaging, jpegedit, local, select
+from novita_ui.pixels import changes, crop, formats, imaging, jpegedit, local, select
 from novita_ui.runtime.budget import MemoryBudget, estimate
 from novita_ui.runtime.guard import SpendGuard
 from novita_ui.runtime.workers import ImageWorkers
@@ -42,6 +42,7 @@ T = TypeVar("T")
 # removed area to one lossy generation, for the price of a larger download from the object store.
 _REMOTE_FORMAT: imaging.OutputFormat = "png"
 log = logging.getLogger(__name__)
+NO_TEXT_FOUND = "Novita found no text to remove: the photo is unchanged."
 WAITING_NOTE = "Waiting for memory: other large photos are being processed; yours starts next."
 
 
@@ -199,7 +200,7 @@ class Service:
         clock.mark("engine_s")
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
             finished = await self.workers.run(_finish_remote, work, sending, remote.data)
-        finished = dataclasses.replace(finished, notes=sending.notes)
+        finished = dataclasses.replace(finished, notes=sending.notes + finished.notes)
         return _result(request, finished, remote.task_id, sending.region, clock)
 
     async def select(
@@ -219,6 +220,14 @@ class Service:
         on_progress: ProgressCallback | None,
         budget: SpendGuard | None,
     ) -> ImageResult:
+        if request.engine == "remove-text":
+            return await self.client.remove_text(
+                payload.image,
+                output_format=_REMOTE_FORMAT,
+                api_key=request.api_key,
+                on_progress=on_progress,
+                budget=budget,
+            )
         if request.engine == "eraser":
             return await self.client.erase(
                 payload.image,
@@ -280,6 +289,8 @@ def _prepare_inputs(request: RemoveRequest) -> tuple[imaging.Photo, imaging.Arra
         raise InputError(problem)  # before decoding: a description cannot become a mask offline
     photo = imaging.open_photo(request.image)
     mask: imaging.Array | None = None
+    if request.engine == "remove-text":
+        return photo, None  # Novita finds the text; what it changed is found afterwards
     if request.mask is not None:
         mask = imaging.mask_from_array(np.asarray(request.mask), photo.size)
     elif request.mask_file is not None:
@@ -337,10 +348,14 @@ def _finish_remote(request: RemoveRequest, sending: _Sending, data: bytes) -> _F
         # Prompt-only: the removed area is whatever the model changed, found at the size it worked on.
         h, w = result.shape[:2]
         before = photo.rgb if (w, h) == photo.size else imaging.resize(photo.rgb, (w, h))
-        changed = imaging.changed_area(before, result)
+        if request.engine == "remove-text":  # a re-encoded whole image: only what is far above its noise
+            changed = changes.changed_region(before, result[..., :3])
+        else:
+            changed = imaging.changed_area(before, result)
         del before
         if not changed.any():
-            return _finish(photo, photo.rgb, request)
+            unchanged = (NO_TEXT_FOUND,) if request.engine == "remove-text" else ()
+            return dataclasses.replace(_finish(photo, photo.rgb, request), notes=unchanged)
         patch = crop.MaskPatch.of(imaging.fit_mask(changed, photo.size))
     rgb = photo.rgb.copy()  # _finish compares the edit with the original, block by block
     crop.paste_back(rgb, result, sending.region, patch)

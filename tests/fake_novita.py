@@ -3,8 +3,9 @@
 Two listeners run in background threads:
 
 * the API (``url``, 127.0.0.1) serves ``POST /v3/async/image-eraser``, ``GET /v3/async/task-result``
-  and ``POST /v3/cleanup`` behind ``Authorization: Bearer <key>`` (else 401 ``MISSING_API_KEY``,
-  or 403 ``INVALID_API_KEY`` for a key not in ``valid_keys``; ``valid_keys=None`` accepts any key);
+  ``POST /v3/cleanup`` and ``POST /v3/remove-text`` behind ``Authorization: Bearer <key>`` (else 401
+  ``MISSING_API_KEY``, or 403 ``INVALID_API_KEY`` for a key not in ``valid_keys``; ``valid_keys=None``
+  accepts any key);
 * the "object store" (``store_url``, 127.0.0.2) serves result images at ``/results/<token>.<ext>``
   without auth, standing in for the presigned S3 bucket on another host. Its requests are recorded
   too, so tests can prove the Novita key never reaches it. Linux routes all of 127/8 to loopback;
@@ -16,17 +17,20 @@ pixel, so tests can check exactly what changed. ``fill = "checker"`` paints a 1-
 checkerboard instead: fine detail that survives only if the removed area was processed at full size.
 Every eraser/cleanup submit records the size and byte count it received (``extras["image_size"]``,
 ``extras["image_bytes"]``; also ``sizes_received()``), so tests can assert the scale sent. A prompt
-without a mask erases ``central_box``.
+without a mask erases ``central_box``. Remove-text's "text" is ink of the colour ``TEXT_INK``: the fake
+paints it (grown 2 px) with ``FILL`` and, like a service that re-encodes, answers the WHOLE image as a JPEG
+of quality ``TEXT_QUALITY`` whatever type was asked for, so every other pixel comes back a little off.
 
 Scripting API (thread-safe; read when a request arrives):
 
 * ``latency`` / ``store_latency``: seconds each API / store answer sleeps, in its own thread.
-* ``fail_next(endpoint, *faults)``: queue one-shot faults for "eraser", "task", "cleanup" or
+* ``fail_next(endpoint, *faults)``: queue one-shot faults for "eraser", "task", "cleanup", "remove-text" or
   "store". Each next request to that endpoint consumes one, in order, before auth is checked.
   ``Fault.status(code, retry_after=, reason=, body=)``, ``Fault.malformed_json()``,
   ``Fault.html_502()``, ``Fault.drop_connection()``, ``Fault.delay(seconds)``; store only:
   ``Fault.expired()``, ``Fault.not_found()``, ``Fault.truncated(cut_connection=False)``;
-  cleanup only: ``Fault.invalid_base64()``. ``http_date(s)`` makes an HTTP-date ``Retry-After``.
+  cleanup and remove-text only: ``Fault.invalid_base64()``. ``http_date(s)`` makes an HTTP-date
+  ``Retry-After``.
   ``Fault.echo_auth(code)`` answers an error whose ``reason`` and ``message`` quote the request's
   ``Authorization`` header back (as a careless upstream or proxy might).
 * ``task_plan = TaskPlan(...)``: how tasks created from now on answer polls (default: done at once);
@@ -72,15 +76,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import cv2
 import numpy as np
 from PIL import Image
 
 TEST_KEY = "sk_test_key"
 FILL = (0, 200, 0)
+TEXT_INK = (255, 0, 255)  # remove-text's "text": pixels near this colour are what the fake removes
+TEXT_QUALITY = 80
 MAX_PIXELS = 16_000_000
 MAX_BYTES = 30 * 1024 * 1024
 FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
-ENDPOINTS = ("eraser", "task", "cleanup", "store")
+ENDPOINTS = ("eraser", "task", "cleanup", "remove-text", "store")
 
 QUEUED, PROCESSING = "TASK_STATUS_QUEUED", "TASK_STATUS_PROCESSING"
 SUCCEED, FAILED, UNKNOWN = "TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED", "TASK_STATUS_UNKNOWN"
@@ -89,6 +96,7 @@ _ROUTES = {
     ("api", "POST", "/v3/async/image-eraser"): "eraser",
     ("api", "GET", "/v3/async/task-result"): "task",
     ("api", "POST", "/v3/cleanup"): "cleanup",
+    ("api", "POST", "/v3/remove-text"): "remove-text",
 }
 _DATA_URI = re.compile(r"^data:[^,;]*(;[^,;]*)*;base64,", re.IGNORECASE)
 _S3_ERROR = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>{}</Code><Message>{}</Message></Error>"
@@ -190,7 +198,7 @@ _FAULT_ENDPOINTS = {
     "expired": {"store"},
     "not_found": {"store"},
     "truncated": {"store"},
-    "invalid_base64": {"cleanup"},
+    "invalid_base64": {"cleanup", "remove-text"},
 }
 
 
@@ -396,6 +404,17 @@ def render_result(image: Image.Image, mask: np.ndarray | None, fmt: str, fill: s
     out = io.BytesIO()
     options: dict[str, Any] = {"compress_level": 1} if fmt == "png" else {"quality": 95}
     Image.fromarray(pixels, mode).save(out, FORMATS[fmt], **options)
+    return out.getvalue()
+
+
+def remove_text(image: Image.Image) -> bytes:
+    """The fake remove-text model: ``TEXT_INK`` (and 2 px around it) becomes ``FILL``; all re-encoded."""
+    pixels = np.array(image.convert("RGB"))
+    ink = np.abs(pixels.astype(np.int16) - np.array(TEXT_INK, np.int16)).max(axis=2) <= 60
+    text = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    pixels[text] = FILL
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=TEXT_QUALITY)
     return out.getvalue()
 
 
@@ -704,7 +723,12 @@ class FakeNovita:
             return _error_reply(403, "INVALID_API_KEY", "the API key is not valid")
         if endpoint != "task" and not isinstance(rec.json, dict):
             return _error_reply(400, "INVALID_REQUEST_BODY", "the body must be a JSON object")
-        handlers = {"eraser": self._create_task, "task": self._task_result, "cleanup": self._cleanup}
+        handlers = {
+            "eraser": self._create_task,
+            "task": self._task_result,
+            "cleanup": self._cleanup,
+            "remove-text": self._remove_text,
+        }
         try:
             return handlers[endpoint](rec)
         except ApiError as exc:
@@ -778,6 +802,16 @@ class FakeNovita:
         sub = _parse_submission(rec, ("image_file", "mask_file"), fmt, True, {"data_uri", "base64"})
         encoded = base64.b64encode(render_result(sub.image, sub.mask, sub.fmt, self.fill)).decode("ascii")
         return _json_reply(200, {"image_file": encoded, "image_type": sub.fmt})
+
+    def _remove_text(self, rec: RecordedRequest) -> _Reply:
+        raw, rec.image_form = _decode_payload(rec.json.get("image_file"), "image_file")
+        image = _open_image(raw, "image_file")
+        extra = rec.json.get("extra") or {}
+        asked = extra.get("response_image_type") if isinstance(extra, dict) else None
+        rec.extras.update(image_size=image.size, image_bytes=len(raw), image_format=image.format)
+        rec.extras.update(output_format=asked)
+        encoded = base64.b64encode(remove_text(image)).decode("ascii")
+        return _json_reply(200, {"image_file": encoded, "image_type": "jpeg"})
 
     def _serve_result(self, path: str) -> _Reply:
         with self._lock:

@@ -386,11 +386,17 @@ def test_large_base64_fields_are_spliced_into_valid_json() -> None:
     from novita_ui.novita.wire import json_bytes as _json_bytes
 
     photo = bytes(range(256)) * 100
-    body = {"image": Base64Field(photo, "data:image/jpeg;base64,"), "mask": Base64Field(b"\x89PNG"),
-            "prompt": 'a "dog"\n', "n": 1}
+    body = {
+        "image": Base64Field(photo, "data:image/jpeg;base64,"),
+        "mask": Base64Field(b"\x89PNG"),
+        "prompt": 'a "dog"\n',
+        "n": 1,
+    }
     assert json.loads(_json_bytes(body)) == {
         "image": "data:image/jpeg;base64," + base64.b64encode(photo).decode(),
-        "mask": base64.b64encode(b"\x89PNG").decode(), "prompt": 'a "dog"\n', "n": 1,
+        "mask": base64.b64encode(b"\x89PNG").decode(),
+        "prompt": 'a "dog"\n',
+        "n": 1,
     }
     assert json.loads(_json_bytes({"image_file": Base64Field(b"abc")})) == {"image_file": "YWJj"}
     assert json.loads(_json_bytes({"n": 1})) == {"n": 1}

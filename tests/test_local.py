@@ -49,15 +49,16 @@ def ring_mean_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def shapes(height: int, width: int) -> dict[str, np.ndarray]:
     """Masks that stress the windows: centre, corners, edges, specks, one pixel, a ring."""
+
     def blank() -> np.ndarray:
         return np.zeros((height, width), np.uint8)
 
     found = {name: blank() for name in ("disc", "corners", "edges", "specks", "pixel", "ring")}
     cv2.circle(found["disc"], (width // 2, height // 2), 25, 255, -1)
     for y, x in ((0, 0), (0, width - 12), (height - 12, 0), (height - 12, width - 12)):
-        found["corners"][y:y + 12, x:x + 12] = 255
+        found["corners"][y : y + 12, x : x + 12] = 255
     found["edges"][:, :3] = 255
-    found["edges"][height - 2:, :] = 255
+    found["edges"][height - 2 :, :] = 255
     rng = np.random.default_rng(1)
     found["specks"][rng.integers(0, height, 60), rng.integers(0, width, 60)] = 255
     found["pixel"][height // 3, width // 3] = 255
@@ -87,8 +88,9 @@ def test_telea_windows_give_the_same_result_as_the_whole_frame() -> None:
     image = textured(300, 400)
     mask = shapes(300, 400)["ring"] | shapes(300, 400)["corners"] | shapes(300, 400)["specks"]
     broken = damaged(image, mask)
-    np.testing.assert_array_equal(local.inpaint(broken, mask, "telea"),
-                                  local.inpaint(broken, mask, "telea", strategy="whole"))
+    np.testing.assert_array_equal(
+        local.inpaint(broken, mask, "telea"), local.inpaint(broken, mask, "telea", strategy="whole")
+    )
 
 
 @pytest.mark.parametrize("method", local.METHODS)
@@ -139,7 +141,7 @@ def test_windows_never_overlap_another_windows_blobs() -> None:
         y0, x0, y1, x1 = core
         wy0, wx0, wy1, wx1 = local._window(core, context, 400, 600)
         inside = mask[wy0:wy1, wx0:wx1] != 0
-        own = inside[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0].sum()
+        own = inside[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0].sum()
         assert own == inside.sum(), "a window saw another window's blob"
         covered[y0:y1, x0:x1] += 1
     assert covered[mask != 0].min() == 1 and covered.max() == 1, "every blob belongs to exactly one window"

@@ -63,8 +63,16 @@ def test_the_wheel_holds_every_layer_and_declares_what_requirements_txt_lists(in
         names = set(wheel.namelist())
         meta = email.message_from_bytes(wheel.read(f"novita_ui-{novita_ui.__version__}.dist-info/METADATA"))
         scripts = wheel.read(f"novita_ui-{novita_ui.__version__}.dist-info/entry_points.txt").decode()
-    for module in ("novita/client.py", "pixels/jpegedit.py", "runtime/workers.py", "ui/events/removal.py",
-                   "ui/server/protect.py", "ui/assets/page.py", "serve.py", "py.typed"):
+    for module in (
+        "novita/client.py",
+        "pixels/jpegedit.py",
+        "runtime/workers.py",
+        "ui/events/removal.py",
+        "ui/server/protect.py",
+        "ui/assets/page.py",
+        "serve.py",
+        "py.typed",
+    ):
         assert f"novita_ui/{module}" in names, module
     assert not any(name.startswith(("tests/", "benchmarks/", "stray/")) for name in names)
     wanted = [

@@ -43,6 +43,7 @@ from novita_ui.novita.wire import (
     KEY_HELP,
     Base64Field,
     download_failure,
+    eraser_body,
     json_bytes,
     json_object,
     status_failure,
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 ERASER_PATH = "/v3/async/image-eraser"
 TASK_RESULT_PATH = "/v3/async/task-result"
 CLEANUP_PATH = "/v3/cleanup"
+REMOVE_TEXT_PATH = "/v3/remove-text"
 # A 400 with one of these reasons may mean "wrong image encoding"; a 400 creates no task, so trying the other
 # encoding once costs nothing.
 ENCODING_REASONS = frozenset({"INVALID_REQUEST_BODY", "INVALID_IMAGE_FORMAT"})
@@ -219,15 +221,37 @@ class NovitaClient:
             "mask_file": Base64Field(mask),
             "extra": {"response_image_type": output_format, "enterprise_plan": {"enabled": enterprise_plan}},
         }
-        answer = await self._api(call, "POST", CLEANUP_PATH, json_body=body)
+        return await self._synchronous(call, CLEANUP_PATH, body, "cleanup")
+
+    async def remove_text(
+        self,
+        image: bytes,
+        *,
+        output_format: imaging.OutputFormat = "png",
+        api_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        budget: SpendBudget | None = None,
+    ) -> ImageResult:
+        """Run the synchronous remove-text endpoint: Novita finds the text itself (no mask)."""
+        call = self._call(api_key, on_progress, budget)
+        # ``extra.response_image_type`` is documented for the other synchronous endpoints, not this one:
+        # sent anyway (the python SDK sends ``extra`` too), and whatever image type comes back is read.
+        body = {"image_file": Base64Field(image), "extra": {"response_image_type": output_format}}
+        return await self._synchronous(call, REMOVE_TEXT_PATH, body, "remove-text")
+
+    async def _synchronous(self, call: _Call, path: str, body: dict[str, Any], name: str) -> ImageResult:
+        """POST a synchronous image endpoint; its answer's ``image_file`` (base64, or a data URI) decoded."""
+        answer = await self._api(call, "POST", path, json_body=body)
         encoded = answer.get("image_file")
         if not isinstance(encoded, str) or not encoded:
-            raise MalformedResponseError("Novita's cleanup answer held no image. Try again.")
+            raise MalformedResponseError(f"Novita's {name} answer held no image. Try again.")
+        if encoded.startswith("data:") and "," in encoded:
+            encoded = encoded.split(",", 1)[1]  # read tolerantly: a data URI holds the same base64
         try:
             data = base64.b64decode(encoded, validate=True)
             fmt, size = imaging.probe_image(data)
         except (binascii.Error, ValueError):
-            raise MalformedResponseError("Novita's cleanup answer held a damaged image. Try again.") from None
+            raise MalformedResponseError(f"Novita's {name} answer held a damaged image. Try again.") from None
         return ImageResult(data=data, format=fmt, size=size)
 
     # ---- one call, one attempt ----------------------------------------------------------------------
@@ -295,14 +319,14 @@ class NovitaClient:
         form: ImageEncoding = setting if setting != "auto" else self._eraser_form
         try:
             answer = await self._api(
-                call, "POST", ERASER_PATH, json_body=_eraser_body(form, image, mime, mask, prompt, fmt)
+                call, "POST", ERASER_PATH, json_body=eraser_body(form, image, mime, mask, prompt, fmt)
             )
         except BadRequestError as error:
             if setting != "auto" or error.status_code != 400 or error.reason not in ENCODING_REASONS:
                 raise
             other: ImageEncoding = "base64" if form == "data_uri" else "data_uri"
             answer = await self._api(
-                call, "POST", ERASER_PATH, json_body=_eraser_body(other, image, mime, mask, prompt, fmt)
+                call, "POST", ERASER_PATH, json_body=eraser_body(other, image, mime, mask, prompt, fmt)
             )
             if self._eraser_form != other:
                 log.warning(
@@ -403,21 +427,6 @@ class NovitaClient:
             return ImageResult(data=response.content, format=fmt, size=size, task_id=task_id)
 
         return await retry.run(self._download_policy, "GET", "result download", attempt, notify=call.notify)
-
-
-def _eraser_body(
-    form: ImageEncoding, image: bytes, mime: str, mask: bytes | None, prompt: str | None, fmt: str
-) -> dict[str, Any]:
-    # Novita does not document this endpoint's encoding; public clients send data URIs (the default).
-    def field(data: bytes, kind: str) -> Base64Field:
-        return Base64Field(data) if form == "base64" else Base64Field(data, f"data:{kind};base64,")
-
-    body: dict[str, Any] = {"image": field(image, mime), "output_format": fmt}
-    if mask is not None:
-        body["mask"] = field(mask, "image/png")
-    if prompt:
-        body["prompt"] = prompt
-    return body
 
 
 def _name_task(error: NovitaUIError, task_id: str) -> None:

@@ -88,9 +88,7 @@ def _open(data: bytes, what: str) -> Image.Image:
     except Image.DecompressionBombError:
         raise InputError(_too_many_pixels(what)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise InputError(
-            f"The {what} file could not be read as an image. Use {formats.ACCEPTED}."
-        ) from None
+        raise InputError(f"The {what} file could not be read as an image. Use {formats.ACCEPTED}.") from None
     w, h = image.size
     if w < 1 or h < 1 or w * h > MAX_INPUT_PIXELS:
         raise InputError(_too_many_pixels(what, (w, h)))

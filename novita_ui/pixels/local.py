@@ -160,16 +160,20 @@ def inpaint(
 def _validate(image: np.ndarray, mask: np.ndarray, method: str, margin: int, strategy: str) -> None:
     """Raise ValueError with a message that says what is wrong."""
     if not isinstance(image, np.ndarray) or not isinstance(mask, np.ndarray):
-        raise ValueError(f"image and mask must be numpy arrays, got {type(image).__name__} and "
-                         f"{type(mask).__name__}")
+        raise ValueError(
+            f"image and mask must be numpy arrays, got {type(image).__name__} and {type(mask).__name__}"
+        )
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be an H x W x 3 uint8 RGB array, got shape {image.shape} "
-                         f"and dtype {image.dtype}")
+        raise ValueError(
+            f"image must be an H x W x 3 uint8 RGB array, got shape {image.shape} and dtype {image.dtype}"
+        )
     if mask.ndim != 2 or mask.dtype != np.uint8:
         raise ValueError(f"mask must be an H x W uint8 array, got shape {mask.shape} and dtype {mask.dtype}")
     if mask.shape != image.shape[:2]:
-        raise ValueError(f"mask is {mask.shape[1]} x {mask.shape[0]} but the image is "
-                         f"{image.shape[1]} x {image.shape[0]}; they must match")
+        raise ValueError(
+            f"mask is {mask.shape[1]} x {mask.shape[0]} but the image is "
+            f"{image.shape[1]} x {image.shape[0]}; they must match"
+        )
     if mask.size == 0:
         raise ValueError(f"image and mask are empty ({mask.shape[1]} x {mask.shape[0]} pixels)")
     if method not in METHODS:
@@ -217,15 +221,23 @@ def _merge_close(boxes: np.ndarray) -> list[tuple[Box, int]]:
     i = 0
     while i < len(merged):
         (y0, x0, y1, x1), context = merged[i]
-        hits = [j for j, ((b0, c0, b1, c1), other) in enumerate(merged)
-                if j != i and _near(y0, y1, b0, b1, 2 * max(context, other))
-                and _near(x0, x1, c0, c1, 2 * max(context, other))]
+        hits = [
+            j
+            for j, ((b0, c0, b1, c1), other) in enumerate(merged)
+            if j != i
+            and _near(y0, y1, b0, b1, 2 * max(context, other))
+            and _near(x0, x1, c0, c1, 2 * max(context, other))
+        ]
         if not hits:
             i += 1
             continue
         group = [merged[i]] + [merged[j] for j in hits]
-        union = (min(b[0][0] for b in group), min(b[0][1] for b in group),
-                 max(b[0][2] for b in group), max(b[0][3] for b in group))
+        union = (
+            min(b[0][0] for b in group),
+            min(b[0][1] for b in group),
+            max(b[0][2] for b in group),
+            max(b[0][3] for b in group),
+        )
         merged = [b for j, b in enumerate(merged) if j != i and j not in hits]
         merged.append((union, max(b[1] for b in group)))
         i = 0  # the grown box may now reach boxes already checked
@@ -244,6 +256,7 @@ def _window(core: Box, margin: int, height: int, width: int) -> Box:
     window ends at most 2 * margin past its core, while cores left apart by _merge_close are at least
     2 * max(contexts) apart on some axis. So every masked pixel in a window is its own; windows never fight.
     """
+
     def span(lo: int, hi: int, size: int) -> tuple[int, int]:
         length = min(size, hi - lo + 2 * margin)
         start = min(max(lo - margin, 0), size - length)
@@ -253,8 +266,14 @@ def _window(core: Box, margin: int, height: int, width: int) -> Box:
     return y0, x0, y1, x1
 
 
-def _fill_window(out: np.ndarray, image: np.ndarray, mask: np.ndarray, window: Box, fill: Filler,
-                 limits: tuple[int, int] | None) -> None:
+def _fill_window(
+    out: np.ndarray,
+    image: np.ndarray,
+    mask: np.ndarray,
+    window: Box,
+    fill: Filler,
+    limits: tuple[int, int] | None,
+) -> None:
     """Fill one window and paste its masked pixels (its own blobs only, see _window) into out."""
     y0, x0, y1, x1 = window
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
@@ -264,8 +283,9 @@ def _fill_window(out: np.ndarray, image: np.ndarray, mask: np.ndarray, window: B
     np.copyto(out[y0:y1, x0:x1], filled, where=hole[..., None] != 0)
 
 
-def _fill_scaled(crop: np.ndarray, hole: np.ndarray, fill: Filler,
-                 limits: tuple[int, int] | None) -> np.ndarray:
+def _fill_scaled(
+    crop: np.ndarray, hole: np.ndarray, fill: Filler, limits: tuple[int, int] | None
+) -> np.ndarray:
     """fill(crop, hole), at a lower resolution when the window exceeds the method's limits."""
     height, width = hole.shape
     area, holes = height * width, cv2.countNonZero(hole)
@@ -296,8 +316,13 @@ def _feather(filled: np.ndarray, crop: np.ndarray, hole: np.ndarray) -> None:
     side = 2 * _FEATHER + 1
     # Sums of the known pixels (and their count) in each pixel's side x side neighbourhood; pixels beyond
     # the crop count as unknown (constant 0 border).
-    total = cv2.boxFilter(crop.astype(np.float32) * known[..., None], -1, (side, side), normalize=False,
-                          borderType=cv2.BORDER_CONSTANT)
+    total = cv2.boxFilter(
+        crop.astype(np.float32) * known[..., None],
+        -1,
+        (side, side),
+        normalize=False,
+        borderType=cv2.BORDER_CONSTANT,
+    )
     count = cv2.boxFilter(known, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
     kernel = np.ones((3, 3), np.uint8)
     inner = hole
