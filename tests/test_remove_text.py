@@ -20,6 +20,7 @@ from novita_ui.config import Settings
 from novita_ui.errors import AuthenticationError, BudgetExhaustedError, MalformedResponseError
 from novita_ui.novita.client import NovitaClient
 from novita_ui.pixels import changes, imaging
+from novita_ui.pixels.imaging import OutputFormat
 from novita_ui.runtime.guard import SpendGuard
 from novita_ui.service import NO_TEXT_FOUND, RemoveRequest, Service
 from tests.conftest import fast_settings
@@ -89,7 +90,7 @@ async def test_failures_read_like_the_other_engines(fake: FakeNovita) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["png", "webp", "jpeg"])
-async def test_only_what_the_service_changed_comes_back(service: Service, fmt: str) -> None:
+async def test_only_what_the_service_changed_comes_back(service: Service, fmt: OutputFormat) -> None:
     pixels = with_caption(480, 320)
     source = encode(pixels, "PNG") if fmt != "jpeg" else encode(pixels, "JPEG", quality=95)
     original = imaging.open_photo(source).rgb
