@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # How mask files are commonly named after their photo; an exact stem always wins over these.
 MASK_SUFFIXES = ("_mask", "-mask", ".mask", " mask")
-CLEANUP_DEFAULT_RATE = 10 / 60  # Novita's documented default for cleanup: 10 images a minute
+CLEANUP_DEFAULT_RATE = 10 / 60  # Novita's documented default for cleanup and remove-text: 10 images a minute
 NOVITA_DEFAULT_CONCURRENCY = 4
 REPORT_FIELDS = ("file", "mask", "status", "engine", "seconds", "task_id", "error", "output")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$", re.I)
@@ -223,6 +223,8 @@ def _check_options(options: BatchOptions, engine: Engine, settings: Settings) ->
     if prompt and engine != "eraser":
         hint = " Set NOVITA_API_KEY to use it." if not settings.api_key else ""
         raise InputError(f"--prompt works only with the Novita eraser (engine: {engine}).{hint}")
+    if engine == "remove-text" and options.mask is not None:
+        raise InputError("remove-text takes no --mask: Novita finds the text itself. Leave --mask out.")
     if mask_or_prompt_problem(engine, options.mask is not None, prompt):
         raise InputError("give --mask (a mask file or a folder of masks), or --prompt with the eraser.")
     if options.mask is not None and not options.mask.exists():
@@ -364,10 +366,10 @@ def resolve_engine(options: BatchOptions, settings: Settings) -> Engine:
 
 
 def default_rate(engine: Engine, rate: str | None) -> float | None:
-    """Images per second allowed to start: --rate, else 10/min for cleanup; no limit otherwise."""
+    """Images per second allowed to start: --rate, else 10/min for cleanup and remove-text; else no limit."""
     if rate is not None:
         return parse_rate(rate)
-    return CLEANUP_DEFAULT_RATE if engine == "cleanup" else None
+    return CLEANUP_DEFAULT_RATE if engine in ("cleanup", "remove-text") else None
 
 
 @dataclass
@@ -480,14 +482,20 @@ def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("input_dir", type=Path, metavar="INPUT_DIR", help="folder of images (not recursive)")
     parser.add_argument("--mask", type=Path, metavar="MASK_FILE_OR_DIR", help="a mask for all, or a folder")
-    parser.add_argument("--engine", choices=ENGINES, help="default: eraser with a key")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="default: eraser with a key (remove-text: every image's text, no mask)",
+    )
     parser.add_argument("--prompt", help="eraser only: what to remove (images without a mask use it alone)")
     parser.add_argument(
         "--format", choices=("jpeg", "png", "webp"), help="default: the source's; HEIC/AVIF: jpeg; else png"
     )
     parser.add_argument("--output-dir", type=Path, required=True, metavar="OUT", help="where results go")
     parser.add_argument("--concurrency", type=int, metavar="N", help="images at once (4; local: cores)")
-    parser.add_argument("--rate", metavar="N/min", help="start at most N images a minute (cleanup: 10; none)")
+    parser.add_argument(
+        "--rate", metavar="N/min", help="start at most N images a minute (cleanup, remove-text: 10; none)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo images whose output exists")
     parser.add_argument(
         "--grow", type=int, default=0, metavar="PX", help="grow every mask by PX pixels (negative: shrink)"

@@ -14,7 +14,7 @@ from typing import TextIO
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE = 0, 1, 2
 # Subcommands are verbs; the engine names they run are normalise.ENGINES.
-ENGINE_OF_COMMAND = {"erase": "eraser", "cleanup": "cleanup", "local": "local"}
+ENGINE_OF_COMMAND = {"erase": "eraser", "cleanup": "cleanup", "remove-text": "remove-text", "local": "local"}
 NO_KEY = (
     "error: {command} needs a Novita API key: set NOVITA_API_KEY (export NOVITA_API_KEY=sk_...), "
     "never on the command line. {key_help}. "
@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
             "full-resolution crop around the mask (also NOVITA_UI_SEND_WHOLE_PHOTO=1)",
         )
     cleanup.add_argument("--enterprise-plan", action="store_true", help="use a dedicated enterprise endpoint")
+    text = commands.add_parser("remove-text", help="Novita remove-text: every caption, sign, date (no mask)")
+    text.add_argument("image", type=Path, help="photo to clean (JPEG, PNG, WebP, HEIC, AVIF, BMP, TIFF, GIF)")
+    text.add_argument(
+        "--format", choices=("jpeg", "png", "webp"), help="output format (default: from --output)"
+    )
+    text.add_argument("--lossy-webp", action="store_true", help="WebP from a lossless source: lossy")
+    text.add_argument("--output", "-o", type=Path, required=True, help="where to write the result")
     offline = commands.add_parser("local", help="offline engine, no key and no network")
     _add_common(offline, mask_required=True)
     offline.add_argument(
@@ -162,14 +169,14 @@ async def _run_single(args: argparse.Namespace) -> int:
     default_format: OutputFormat = "png" if args.command == "cleanup" else "jpeg"
     output_format = output_format_for(args.output, args.format, default_format)  # before any work
     image = _read(args.image, "image")
-    mask = _read(args.mask, "mask") if args.mask else None
+    mask = _read(args.mask, "mask") if getattr(args, "mask", None) else None
     request = RemoveRequest.from_raw(
         engine=ENGINE_OF_COMMAND[args.command],
         image=image,
         mask_file=mask,
         prompt=getattr(args, "prompt", None),
         output_format=output_format,
-        grow=grow_from(args.grow, args.shrink),
+        grow=grow_from(getattr(args, "grow", 0), getattr(args, "shrink", 0)),
         enterprise_plan=getattr(args, "enterprise_plan", False),
         method=getattr(args, "method", None),
         lossless_webp=False if args.lossy_webp else None,

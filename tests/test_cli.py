@@ -162,8 +162,21 @@ def test_local_defaults_to_auto_like_the_page_so_a_wide_box_gets_patchmatch(
     photos.mkdir()
     (photos / "holiday.jpg").write_bytes(files["image"].read_bytes())
     batch_out = tmp_path / "batch"
-    assert run("batch", photos, "--mask", files["mask"], "--engine", "local", "--format", "png",
-               "--output-dir", batch_out) == 0
+    assert (
+        run(
+            "batch",
+            photos,
+            "--mask",
+            files["mask"],
+            "--engine",
+            "local",
+            "--format",
+            "png",
+            "--output-dir",
+            batch_out,
+        )
+        == 0
+    )
     assert (batch_out / "holiday-cleaned.png").read_bytes() == asked.read_bytes()
     # A thin stroke still gets Telea, as Auto does on the page.
     stroke = tmp_path / "stroke.png"

@@ -27,7 +27,7 @@ from novita_ui.pixels import imaging
 from novita_ui.ui import user_message
 from novita_ui.ui.server.protect import basic_credentials, password_ok
 from tests.browser.helpers import AppServer, start_app, stop_app
-from tests.fake_novita import FILL, TEST_KEY, FakeNovita, running_fake_novita
+from tests.fake_novita import FILL, TEST_KEY, TEXT_INK, FakeNovita, running_fake_novita
 from tests.images import box_mask, encode, phone_photo, photo_like
 
 pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos
@@ -117,7 +117,7 @@ async def test_agents_see_exactly_the_four_documented_tools(served: Served) -> N
     async with agent(served[1]) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
     # The page's own events (photo loading, Remove, history...) are not tools.
-    assert set(tools) == {"erase", "cleanup", "local", "select"}
+    assert set(tools) == {"erase", "cleanup", "remove_text", "local", "select"}
     assert tools["select"].inputSchema["required"] == ["image", "box"]
     assert "pass it as the mask of erase, cleanup or local" in (tools["select"].description or "")
     for name, schema in tools["select"].inputSchema["properties"].items():
@@ -127,10 +127,13 @@ async def test_agents_see_exactly_the_four_documented_tools(served: Served) -> N
     assert tools["cleanup"].inputSchema["required"] == ["image", "mask"]
     assert tools["local"].inputSchema["required"] == ["image", "mask"]
     assert set(tools["local"].inputSchema["properties"]) == {"image", "mask", "output_format"}
+    assert tools["remove_text"].inputSchema["required"] == ["image"]  # no mask: Novita finds the text
+    assert set(tools["remove_text"].inputSchema["properties"]) == {"image", "output_format", "api_key"}
     for tool in tools.values():
         text = tool.description or ""
+        masked = tool.name != "remove_text"
+        assert masked == ("white (or opaque) pixels are removed" in text), tool.name
         for fact in (
-            "white (or opaque) pixels are removed",
             "JPEG, PNG, WebP",
             "100 megapixels",
             "tool error",
@@ -139,6 +142,7 @@ async def test_agents_see_exactly_the_four_documented_tools(served: Served) -> N
         for name, schema in tool.inputSchema["properties"].items():
             assert len(schema.get("description", "")) > 20, (tool.name, name)  # every parameter explained
     assert "16 megapixels and 30 MB" in (tools["erase"].description or "")
+    assert "Novita finds the text itself" in (tools["remove_text"].description or "")
     assert "server's Novita key unless api_key is given" in (tools["cleanup"].description or "")
 
 
@@ -168,6 +172,26 @@ async def test_local_and_erase_round_trip_a_photo(served: Served) -> None:
     with Image.open(io.BytesIO(await fetch(url))) as exact:
         assert exact.format == "JPEG" and exact.size == (300, 200)
     assert len(fake.requests_to("/v3/async/image-eraser")) == 1
+
+
+async def test_an_agent_removes_all_text_with_its_own_key(served: Served) -> None:
+    fake, app = served
+    fake.clear()
+    pixels = photo_like(300, 200)
+    pixels[..., 1] = np.maximum(pixels[..., 1], 100)  # nothing near the fake's ink but the caption
+    pixels[150:170, 40:200] = TEXT_INK
+    photo = data_uri(encode(pixels, "PNG"), "image/png")
+    async with agent(app) as session:
+        result = await session.call_tool(
+            "remove_text", {"image": photo, "output_format": "png", "api_key": TEST_KEY}
+        )
+        no_key = await session.call_tool("remove_text", {"image": photo})
+    _, image, _ = returned_image(result)
+    after = np.asarray(image.convert("RGB"))
+    assert np.abs(after[152:168, 42:198].astype(int) - FILL).max() < 40  # the caption is gone
+    assert np.array_equal(after[:120], pixels[:120])  # far from it, the original's pixels exactly
+    assert error_text(no_key).startswith("This server has no Novita API key, so Novita needs yours")
+    assert len(fake.requests_to("/v3/remove-text")) == 1 and fake.keys_seen == [TEST_KEY]
 
 
 async def test_an_agent_can_send_a_heic_or_avif_photo(served: Served) -> None:

@@ -6,9 +6,12 @@ may: a client that kept the service's pixels everywhere would fail every "untouc
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import io
 import json
+from pathlib import Path
 
 import cv2
 import httpx
@@ -16,8 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from novita_ui import batch
+from novita_ui.cli import main
 from novita_ui.config import Settings
-from novita_ui.errors import AuthenticationError, BudgetExhaustedError, MalformedResponseError
+from novita_ui.errors import AuthenticationError, BudgetExhaustedError, InputError, MalformedResponseError
 from novita_ui.novita.client import NovitaClient
 from novita_ui.pixels import changes, imaging
 from novita_ui.pixels.imaging import OutputFormat
@@ -158,3 +163,55 @@ async def test_the_servers_key_is_counted_by_the_spend_guard(fake: FakeNovita) -
     finally:
         await service.aclose()
     assert len(fake.requests_to("/v3/remove-text")) == 1
+
+
+@pytest.fixture
+def cli_env(fake: FakeNovita, monkeypatch: pytest.MonkeyPatch) -> FakeNovita:
+    monkeypatch.setenv("NOVITA_API_KEY", TEST_KEY)
+    monkeypatch.setenv("NOVITA_BASE_URL", fake.url)
+    return fake
+
+
+def test_the_cli_removes_text_with_the_key_from_the_environment(
+    cli_env: FakeNovita, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pixels = with_caption(240, 160)
+    photo, out = tmp_path / "poster.png", tmp_path / "poster-clean.webp"
+    photo.write_bytes(encode(pixels, "PNG"))
+    assert main(["remove-text", str(photo), "--output", str(out)]) == 0
+    with Image.open(out) as result:
+        assert result.format == "WEBP" and result.size == (240, 160)  # the format from the suffix
+        after = np.asarray(result.convert("RGB"))
+    outside = ~near_text(pixels, 12)
+    assert np.array_equal(after[outside], pixels[outside])  # lossless WebP from a PNG: exact
+    assert TEST_KEY not in capsys.readouterr().err
+    assert main(["remove-text", str(photo), "--format", "png", "--output", str(tmp_path / "a.avif")]) == 2
+    assert len(cli_env.requests_to("/v3/remove-text")) == 1
+
+
+def test_the_cli_without_a_key_says_how_to_get_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "poster.png"
+    photo.write_bytes(encode(with_caption(80, 60), "PNG"))
+    assert main(["remove-text", str(photo), "-o", str(tmp_path / "out.png")]) == 2
+    assert "A Novita API key is needed" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_batch_removes_the_text_of_every_photo_in_a_folder(cli_env: FakeNovita, tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for i in range(3):
+        (source / f"slide{i}.png").write_bytes(encode(with_caption(200, 120, f"SLIDE {i}", seed=i), "PNG"))
+    settings = fast_settings(cli_env.url)
+    options = batch.BatchOptions(input_dir=source, output_dir=out, engine="remove-text", progress=False)
+    result = asyncio.run(batch.run_batch_async(options, settings))
+    assert result.exit_code == 0 and result.counts["done"] == 3
+    assert len(cli_env.requests_to("/v3/remove-text")) == 3
+    for i in range(3):
+        after = decoded((out / f"slide{i}-cleaned.png").read_bytes())
+        assert not near_text(after, 0).any()
+    assert batch.default_rate("remove-text", None) == pytest.approx(10 / 60)  # Novita's documented limit
+    with pytest.raises(InputError, match="remove-text takes no --mask"):
+        asyncio.run(batch.run_batch_async(dataclasses.replace(options, mask=source / "slide0.png"), settings))

@@ -55,7 +55,7 @@ from novita_ui.ui.wiring import named
 from tests.apps import launch
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
-from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault
+from tests.fake_novita import FILL, TEST_KEY, TEXT_INK, FakeNovita, Fault
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, phone_photo, photo_like
 
 # ---- helpers -----------------------------------------------------------------------------------------------
@@ -480,10 +480,10 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
     return photo, mask, rotated
 
 
-def test_the_public_api_is_exactly_erase_cleanup_local_select(keyed_server):
+def test_the_public_api_is_exactly_erase_cleanup_remove_text_local_select(keyed_server):
     url, _ = keyed_server
     api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
-    assert sorted(api["named_endpoints"]) == ["/cleanup", "/erase", "/local", "/select"]
+    assert sorted(api["named_endpoints"]) == ["/cleanup", "/erase", "/local", "/remove_text", "/select"]
     assert not api["unnamed_endpoints"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/erase"]["parameters"]]
     assert params == ["image", "mask", "prompt", "output_format", "api_key"]
@@ -501,6 +501,22 @@ def test_api_local_returns_the_input_size_in_the_requested_format(keyed_server, 
     changed = np.abs(pixels.astype(int) - original).max(axis=2) > 0
     assert changed[100:200, 100:200].mean() > 0.9 and not changed[250:].any()
     assert (out / "photo-cleaned.png.json").exists()
+
+
+def test_api_remove_text_keeps_every_pixel_but_the_text(keyed_server, fake, tmp_path):
+    url, out = keyed_server
+    pixels = photo_like(600, 400, seed=7)
+    pixels[..., 1] = np.maximum(pixels[..., 1], 100)  # nothing near the fake's ink but the caption
+    pixels[300:330, 100:400] = TEXT_INK
+    photo = tmp_path / "sign.png"
+    photo.write_bytes(encode(pixels, "PNG"))
+    result = Client(url, verbose=False).predict(handle_file(photo), "png", "", api_name="/remove_text")
+    fmt, after = decode(Path(result).read_bytes())
+    assert Path(result).name == "sign-cleaned.png" and fmt == "PNG" and after.shape == (400, 600, 3)
+    assert np.abs(after[305:325, 105:395].astype(int) - np.array(FILL)).max() < 40
+    assert np.array_equal(after[:280], pixels[:280])  # bit-identical far from the text
+    assert len(fake.requests_to("/v3/remove-text")) == 1 and set(fake.keys_seen) == {TEST_KEY}
+    assert json.loads((out / "sign-cleaned.png.json").read_text())["engine"] == "remove-text"
 
 
 def test_api_takes_a_heic_photo_from_a_phone(keyed_server, tmp_path):

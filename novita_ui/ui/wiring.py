@@ -154,7 +154,7 @@ def _wire_removal(app: App, p: Page) -> None:
 
 
 def _wire_api(app: App) -> None:
-    """The public endpoints: /erase, /cleanup, /local and /select (hidden components, named events)."""
+    """The public endpoints: /erase, /cleanup, /remove_text, /local and /select (hidden, named events)."""
     opts = app.options
     image = gr.File(type="filepath", visible=False, label="image")
     mask = gr.File(type="filepath", visible=False, label="mask")
@@ -163,9 +163,11 @@ def _wire_api(app: App) -> None:
     key = gr.Textbox(visible=False, label="api_key", type="password")
     result = gr.File(visible=False, label="result")
     novita: dict[str, Any] = {"concurrency_id": "novita", "concurrency_limit": opts.novita_concurrency}
-    erase, cleanup, local = endpoints(app)  # their docstrings are the MCP tools' descriptions
+    erase, cleanup, remove_text, local = endpoints(app)  # their docstrings are the MCP tools' descriptions
     gr.Button(visible=False).click(erase, [image, mask, prompt, fmt, key], result, api_name="erase", **novita)
     gr.Button(visible=False).click(cleanup, [image, mask, fmt, key], result, api_name="cleanup", **novita)
+    text = gr.Button(visible=False)
+    text.click(remove_text, [image, fmt, key], result, api_name="remove_text", **novita)
     # /local too reads its upload at once and waits for the memory budget and an image worker: waiting in
     # Gradio's queue instead, its upload aged past the cache sweep (10 min) and was gone (bench_memory).
     gr.Button(visible=False).click(

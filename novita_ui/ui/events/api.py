@@ -1,5 +1,5 @@
-"""The public API (gradio_client): image files in, the result file out. /erase, /cleanup and /local; /select
-answers with a mask file instead (the object inside a box).
+"""The public API (gradio_client): image files in, the result file out. /erase, /cleanup, /remove_text and
+/local; /select answers with a mask file instead (the object inside a box).
 
 No session state: each call carries its image, mask and options, and gets a file back that the scratch
 deletes soon after (the client fetches it right away).
@@ -22,7 +22,7 @@ from novita_ui.ui.helpers import error_title, read_optional, user_message
 
 
 class ApiEndpoints:
-    """The three named endpoints; each is one removal through :meth:`EventContext.remove`."""
+    """The four named endpoints; each is one removal through :meth:`EventContext.remove`."""
 
     def __init__(self, context: EventContext) -> None:
         self.context = context
@@ -92,12 +92,18 @@ class ApiEndpoints:
             "cleanup", image, mask, {"output_format": output_format, "api_key": api_key}, request
         )
 
+    async def remove_text(
+        self, image: str | None, output_format: str | None, api_key: str | None, request: gr.Request | None
+    ) -> str:
+        """Novita remove-text: image -> result file with its text removed (no mask: Novita finds it)."""
+        options = {"output_format": output_format, "api_key": api_key}
+        return await self._call("remove-text", image, None, options, request)
+
     async def local(
         self, image: str | None, mask: str | None, output_format: str | None, request: gr.Request | None
     ) -> str:
         """Offline engine, no key: image + mask (white = remove) -> result file."""
         return await self._call("local", image, mask, {"output_format": output_format}, request)
-
 
     async def select(
         self, image: str | None, box: str | None, grow: float | None, request: gr.Request | None

@@ -1,4 +1,4 @@
-"""The public endpoints, /erase, /cleanup, /local and /select, as the functions scripts and agents call.
+"""The public endpoints, /erase, /cleanup, /remove_text, /local and /select, as scripts and agents call them.
 
 ``wiring._wire_api`` wires these functions (not :class:`App`'s methods) to the named events, because Gradio
 reads them twice: ``gradio_client`` gets parameter names and defaults from their signatures, and Gradio's MCP
@@ -78,6 +78,16 @@ CLEANUP_DOC = (
     ),
     (_IMAGE, _MASK_ARG, _FORMAT, _KEY),
 )
+REMOVE_TEXT_DOC = (
+    (
+        "Remove all text from a photo with Novita AI (cloud, one request): captions, watermarks, signs.",
+        "No mask and no prompt: Novita finds the text itself, and only what it changed is kept (every other "
+        "pixel stays the original's). To remove one thing that is not text, use erase or cleanup.",
+        f"{_INPUTS} {_NOVITA_LIMITS} {_RESULT}",
+        _NOVITA_ERRORS,
+    ),
+    (_IMAGE, _FORMAT, _KEY),
+)
 LOCAL_DOC = (
     (
         "Remove what a mask covers from a photo on this server (offline: no key, no cost, no upload).",
@@ -119,8 +129,8 @@ def docstring(doc: tuple[tuple[str, ...], tuple[str, ...]], returns: str = _RETU
     )
 
 
-def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint]:
-    """The /erase, /cleanup and /local functions for ``app`` (in that order)."""
+def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint, Endpoint]:
+    """The /erase, /cleanup, /remove_text and /local functions for ``app`` (in that order)."""
 
     async def erase(
         image: str | None,
@@ -141,6 +151,14 @@ def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint]:
     ) -> str:
         return await app.api.cleanup(image, mask, output_format, api_key, request)
 
+    async def remove_text(
+        image: str | None,
+        output_format: str | None = "jpeg",
+        api_key: str | None = None,
+        request: gr.Request | None = None,
+    ) -> str:
+        return await app.api.remove_text(image, output_format, api_key, request)
+
     async def local(
         image: str | None,
         mask: str | None,
@@ -149,9 +167,15 @@ def endpoints(app: App) -> tuple[Endpoint, Endpoint, Endpoint]:
     ) -> str:
         return await app.api.local(image, mask, output_format, request)
 
-    for function, doc in ((erase, ERASE_DOC), (cleanup, CLEANUP_DOC), (local, LOCAL_DOC)):
+    documented = (
+        (erase, ERASE_DOC),
+        (cleanup, CLEANUP_DOC),
+        (remove_text, REMOVE_TEXT_DOC),
+        (local, LOCAL_DOC),
+    )
+    for function, doc in documented:
         function.__doc__ = docstring(doc)
-    return erase, cleanup, local
+    return erase, cleanup, remove_text, local
 
 
 def select_endpoint(app: App) -> Endpoint:
