@@ -33,6 +33,9 @@ ENGINE_LABELS: dict[str, Engine] = {
     "Novita Cleanup": "cleanup",
     "Offline": "local",
 }
+# What a job in the page may run: the engines, and "Remove all text" (its own button, not an engine choice).
+TEXT_LABEL = "Novita Remove text"
+JOB_LABELS: dict[str, Engine] = {**ENGINE_LABELS, TEXT_LABEL: "remove-text"}
 # The Offline engine's quality choice -> local method ("auto": local.choose_method, by the mask's shape).
 QUALITY_LABELS: dict[str, local.Choice] = {
     "Auto": "auto",
@@ -105,7 +108,7 @@ class Outcome:
 
     def engine_label(self) -> str:
         """ "Offline (Texture)", "Novita Eraser"..."""
-        label = next(k for k, v in ENGINE_LABELS.items() if v == self.engine)
+        label = next(k for k, v in JOB_LABELS.items() if v == self.engine)
         quality = next((k for k, v in QUALITY_LABELS.items() if v == self.method), None)
         return f"{label} ({quality})" if quality else label
 

@@ -1,6 +1,6 @@
 """The page's components, with the element ids the page script and the browser tests rely on (#editor,
-#clear-mask, #mask-upload, #prompt, #engine, #format, #grow, #enterprise, #api-key, #remove, #status,
-#result-slider, #download, #keep-editing, #history; hidden: #photo-sink, #photo-removed, #layer-sink,
+#clear-mask, #mask-upload, #prompt, #engine, #format, #grow, #enterprise, #api-key, #remove, #remove-text,
+#status, #result-slider, #download, #keep-editing, #history; hidden: #photo-sink, #photo-removed, #layer-sink,
 #stroke-sink, #canvas-sink, #novita-job, #offline-job, #jobs-started, #action-stamp, #photo-info,
 #result-info).
 ``wiring.py`` connects them.
@@ -39,6 +39,7 @@ class Page:
     api_key: gr.Textbox
     prompt: gr.Textbox
     remove: gr.Button
+    remove_text: gr.Button  # Novita remove-text on the whole photo: no mask, no engine choice
     status: gr.Markdown
     fmt: gr.Radio
     grow: gr.Slider
@@ -130,6 +131,11 @@ def build_page(options: Options, has_server_key: bool) -> Page:
             remove = gr.Button(
                 REMOVE_LABEL, variant="primary", elem_id="remove", interactive=False
             )  # no photo yet
+            remove_text = gr.Button(
+                "Remove all text (Novita: captions, watermarks, signs; no painting needed)",
+                elem_id="remove-text",
+                size="sm",
+            )
             status = gr.Markdown("Drop a photo on the editor to start.", elem_id="status")
             with gr.Row():
                 fmt = gr.Radio(
@@ -187,6 +193,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
         api_key=api_key,
         prompt=prompt,
         remove=remove,
+        remove_text=remove_text,
         status=status,
         fmt=fmt,
         grow=grow,

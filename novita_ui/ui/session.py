@@ -31,7 +31,7 @@ from novita_ui.errors import InputError
 from novita_ui.normalise import Engine
 from novita_ui.pixels import imaging, local
 from novita_ui.pixels.imaging import checked_format
-from novita_ui.ui.helpers import ENGINE_LABELS, Outcome, quality_of
+from novita_ui.ui.helpers import ENGINE_LABELS, JOB_LABELS, Outcome, quality_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,10 +77,10 @@ class JobSpec:
         """Check a job sent by the page script (``page.GATHER_JS``)."""
         raw = raw or {}
         label = str(raw.get("engine") or "")
-        if label not in ENGINE_LABELS:
+        if label not in JOB_LABELS:
             raise InputError(f"Unknown engine {label!r}: choose one of {', '.join(ENGINE_LABELS)}.")
         fmt = checked_format(str(raw.get("format") or ""))
-        engine = ENGINE_LABELS[label]
+        engine = JOB_LABELS[label]
         photo, after = raw.get("photo"), raw.get("after")
         if not isinstance(after, (int, float)) or isinstance(after, bool):
             raise InputError("This page is out of date: reload it, then press **Remove** again.")

@@ -26,9 +26,10 @@ from novita_ui.ui.assets.page import (
     STROKES_JS,
     engine_note_js,
     page_js,
+    text_job_js,
 )
 from novita_ui.ui.events.tools import endpoints, select_endpoint
-from novita_ui.ui.helpers import CACHE_SWEEP, ENGINE_LABELS, Options, engine_note
+from novita_ui.ui.helpers import CACHE_SWEEP, ENGINE_LABELS, TEXT_LABEL, Options, engine_note
 from novita_ui.ui.layout import Page, build_page
 from novita_ui.ui.server import agents, pagecache, protect
 from novita_ui.ui.server.gradio_seams import build_session_config_once, keep_scratch_in_cache
@@ -132,6 +133,13 @@ def _wire_removal(app: App, p: Page) -> None:
         [p.editor, *settings, p.photo_info, p.jobs],  # GATHER_JS's parameters, in its order
         [p.layer_sink, p.canvas_sink, p.novita_job, p.offline_job],
         js=GATHER_JS,
+        **PRIVATE,
+    )
+    p.remove_text.click(
+        None,
+        [p.editor, p.fmt, p.photo_info, p.jobs],
+        [p.layer_sink, p.canvas_sink, p.novita_job, p.offline_job],
+        js=text_job_js(TEXT_LABEL),
         **PRIVATE,
     )
     shown = p.named("slider", "download", "keep", "history", "status", "result_info", "remove", "jobs")

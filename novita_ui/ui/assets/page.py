@@ -110,6 +110,19 @@ GATHER_JS = """
 }
 """
 
+# "Remove all text": a job like Remove's, for the whole photo (no strokes, no engine choice), on the Novita
+# queue; the same photo version and job count guard it against a stale canvas and a double-click.
+TEXT_JS = """
+(value, format, photoInfo, after) => {
+  let photo = null;
+  try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
+  const job = {id: Date.now().toString(36) + Math.random().toString(36).slice(2, 8),
+               engine: %(label)s, format, grow: 0, prompt: '', enterprise: false, quality: 'Auto',
+               wholePhoto: false, photo, after};
+  return [[], (value && value.background) || null, job, null];
+}
+"""
+
 # The stamp of a photo or mask action, taken in the browser as it fires: the tab's count of such actions.
 # The server lets the latest one win, whatever order it finishes them in (session.py).
 _STAMP = "(window.__nuActions = (window.__nuActions || 0) + 1)"
@@ -145,3 +158,8 @@ def engine_note_js(without_key: dict[str, str], with_key: dict[str, str]) -> str
     labels = json.dumps(without_key)
     keyed = json.dumps(with_key)
     return f"(engine, key) => ((key || '').trim() ? {keyed} : {labels})[engine] || ''"
+
+
+def text_job_js(label: str) -> str:
+    """The "Remove all text" job script, for the job label the server maps to the remove-text engine."""
+    return TEXT_JS % {"label": json.dumps(label)}

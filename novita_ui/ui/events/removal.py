@@ -186,6 +186,13 @@ def _photo_of(session: Session, spec: JobSpec, canvas: str | None) -> Photo:
 
 def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], key: str) -> RemoveRequest:
     """The service request: painted strokes and the uploaded mask merged at the photo's size."""
+    if spec.engine == "remove-text":  # the whole photo: Novita finds the text, strokes play no part
+        return RemoveRequest.from_raw(
+            engine="remove-text",
+            image=photo.original.read_bytes(),
+            output_format=spec.output_format,
+            api_key=key,
+        )
     mask = masks.merge(painted_mask(layers, photo.preview_size), session.mask, photo.size)
     if problem := mask_or_prompt_problem(spec.engine, mask is not None, spec.prompt, brush=BRUSH):
         raise InputError(problem)
