@@ -195,7 +195,7 @@ def test_the_cli_without_a_key_says_how_to_get_one(
     photo = tmp_path / "poster.png"
     photo.write_bytes(encode(with_caption(80, 60), "PNG"))
     assert main(["remove-text", str(photo), "-o", str(tmp_path / "out.png")]) == 2
-    assert "A Novita API key is needed" in capsys.readouterr().err
+    assert "remove-text needs a Novita API key: set NOVITA_API_KEY" in capsys.readouterr().err
     assert not (tmp_path / "out.png").exists()
 
 
