@@ -277,7 +277,7 @@ async def test_sign_in_closes_the_mcp_route_to_strangers(fake: FakeNovita, tmp_p
         async with agent(app, auth=("ann", "s3cret:pass")) as session:
             names = {tool.name for tool in (await session.list_tools()).tools}
             result = await session.call_tool("local", {"image": photo, "mask": mask, "output_format": "webp"})
-    assert names == {"erase", "cleanup", "local", "select"}
+    assert names == {"erase", "cleanup", "remove_text", "local", "select"}
     mime, image, _ = returned_image(result)  # the call got through Gradio's own sign-in too
     assert mime == "image/webp" and image.size == (300, 200)
 
