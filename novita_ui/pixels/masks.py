@@ -50,3 +50,23 @@ def rescaled(mask: imaging.Array, size: tuple[int, int]) -> imaging.Array | None
     if width * height < w * h:
         return imaging.resize_mask_down(mask, size)  # thin strokes survive the shrink
     return imaging.fit_mask(mask, size)
+
+
+# The editor's brush paints MASK_COLOUR at MASK_OPACITY 0.5 (ui/editor.py): a selection given back to the
+# editor as a stroke layer looks, erases and exports exactly like painted strokes.
+LAYER_ALPHA = 128
+
+
+def painted(layers: list[imaging.Array], size: tuple[int, int]) -> imaging.Array:
+    """The union of stroke layers (RGBA, any alpha counts) at ``size``; all zero when there are none."""
+    if not layers:
+        return np.zeros((size[1], size[0]), np.uint8)
+    return imaging.mask_from_layers(layers, size)
+
+
+def as_layer(mask: imaging.Array) -> imaging.Array:
+    """``mask`` as an editor stroke layer: RGBA, the brush's pink where the mask is, transparent elsewhere."""
+    layer = np.zeros((*mask.shape[:2], 4), np.uint8)
+    inside = mask > 0
+    layer[inside] = (*BRUSH_PINK, LAYER_ALPHA)
+    return layer

@@ -2,6 +2,7 @@
 guard, the scratch folder) and hands the events in ``events/`` a narrow :class:`EventContext`, one module
 per job:
 
+- ``events/selecting.py``: :class:`SelectEvents`, the select tool (a box -> the object's outline as strokes);
 - ``events/photos.py``: :class:`PhotoEvents`, a photo or a mask arriving, cleared, or a result edited further;
 - ``events/removal.py``: :class:`RemovalEvents`, Remove in the page: a job from click to result;
 - ``events/api.py``: :class:`ApiEndpoints`, the public /erase, /cleanup and /local endpoints.
@@ -24,6 +25,7 @@ from novita_ui.ui.events.api import ApiEndpoints
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.photos import PhotoEvents
 from novita_ui.ui.events.removal import RemovalEvents
+from novita_ui.ui.events.selecting import SelectEvents
 from novita_ui.ui.helpers import Options
 from novita_ui.ui.server.gradio_seams import upload_folder
 
@@ -54,6 +56,7 @@ class App:
         atexit.register(self.scratch.close)
         self.context = EventContext(self.options, self.scratch, service)
         self.photos = PhotoEvents(self.context)
+        self.selecting = SelectEvents(self.context)
         self.removal = RemovalEvents(self.context)
         self.api = ApiEndpoints(self.context)
 

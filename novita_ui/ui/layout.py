@@ -1,8 +1,9 @@
 """The page's components, with the element ids the page script and the browser tests rely on (#editor,
+#select-tool,
 #clear-mask, #mask-upload, #prompt, #engine, #format, #grow, #enterprise, #api-key, #remove, #remove-text,
 #status, #result-slider, #download, #keep-editing, #history; hidden: #photo-sink, #photo-removed, #layer-sink,
 #stroke-sink, #canvas-sink, #novita-job, #offline-job, #jobs-started, #action-stamp, #photo-info,
-#result-info).
+#result-info, #selection, #select-run, #select-undo).
 ``wiring.py`` connects them.
 """
 
@@ -32,6 +33,7 @@ class Page:
     """The components the events connect (one per build_app call); events name them by field name."""
 
     editor: gr.ImageEditor
+    select_tool: gr.Button  # toggles the page script's box mode (assets/select_page.py)
     clear_mask: gr.Button
     engine: gr.Radio
     quality: gr.Radio
@@ -62,6 +64,9 @@ class Page:
     act: gr.Number  # the stamp of the photo or mask action being sent (session.py: the latest wins)
     photo_info: gr.Textbox
     result_info: gr.Textbox
+    selection: gr.JSON  # the box the user dragged, with the photo version (select_page.SELECTION_JS)
+    select_run: gr.Button
+    select_undo: gr.Button
 
     def named(self, *names: str) -> dict[str, Any]:
         """The components called ``names`` (the keys a handler's changes use)."""
@@ -97,6 +102,13 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                 placeholder="# Drop a photo here\nor click to choose one",
             )
             with gr.Row(equal_height=False):
+                select_tool = gr.Button(
+                    "Select an object: drag a box",
+                    elem_id="select-tool",
+                    size="sm",
+                    variant="secondary",
+                    min_width=120,
+                )
                 editor_config.brush_size_slider()
                 clear_mask = gr.Button(
                     "Clear the mask (keep the photo)", elem_id="clear-mask", size="sm", variant="secondary"
@@ -186,6 +198,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
     )
     return Page(
         editor=editor,
+        select_tool=select_tool,
         clear_mask=clear_mask,
         engine=engine,
         quality=quality,
@@ -217,4 +230,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
         act=gr.Number(0, elem_id="action-stamp", precision=0, visible="hidden"),
         photo_info=gr.Textbox(elem_id="photo-info", visible="hidden"),
         result_info=gr.Textbox(elem_id="result-info", visible="hidden"),
+        selection=gr.JSON(elem_id="selection", visible="hidden"),
+        select_run=gr.Button("select-run", elem_id="select-run", visible="hidden"),
+        select_undo=gr.Button("select-undo", elem_id="select-undo", visible="hidden"),
     )

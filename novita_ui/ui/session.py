@@ -99,6 +99,15 @@ class JobSpec:
         )
 
 
+@dataclass(frozen=True)
+class SelectionStep:
+    """What one use of the select tool replaced (events/selecting.py): its photo and the stroke layer
+    before it (None: no strokes)."""
+
+    version: int
+    before: Path | None
+
+
 @dataclass
 class Session:
     """What one tab has: see the module docstring."""
@@ -112,6 +121,7 @@ class Session:
     history: list[Outcome] = field(default_factory=list)
     current: Outcome | None = None
     started: int = 0  # jobs started in this tab (the page learns it when each one ends)
+    selections: list[SelectionStep] = field(default_factory=list)  # newest last, for Undo
     _versions: int = 0
     _acted: int = 0  # the stamp of the latest photo or mask action claimed
     _photo_acted: int = 0  # ... of the latest action that changed the photo

@@ -28,6 +28,7 @@ from novita_ui.ui.assets.page import (
     page_js,
     text_job_js,
 )
+from novita_ui.ui.assets.select_page import SELECT_CSS, SELECT_JS, SELECTED_JS, SELECTION_JS
 from novita_ui.ui.events.tools import endpoints, select_endpoint
 from novita_ui.ui.helpers import CACHE_SWEEP, ENGINE_LABELS, TEXT_LABEL, Options, engine_note
 from novita_ui.ui.layout import Page, build_page
@@ -108,6 +109,13 @@ def _wire_photos(app: App, p: Page) -> None:
     fn, out = named(photos.mask_removed, p.named("editor", "photo_info"))
     strokes = p.mask_upload.clear(None, p.editor, [p.stroke_sink, p.act], js=STROKES_JS, **PRIVATE)
     strokes.then(fn, [p.stroke_sink, p.session, p.act], out, **quiet)
+    # The select tool: the page reads the box and the painted strokes, the server answers with one layer.
+    fn, out = named(app.selecting.select_object, p.named("editor", "status"))
+    asked = p.select_run.click(None, p.editor, [p.stroke_sink, p.selection], js=SELECTION_JS, **PRIVATE)
+    found = asked.then(fn, [p.selection, p.stroke_sink, p.session], out, **quiet)
+    found.success(None, js=SELECTED_JS, **PRIVATE)
+    fn, out = named(app.selecting.undo_selection, p.named("editor", "status"))
+    p.select_undo.click(fn, p.session, out, **quiet)
     fn, out = named(photos.photo_removed, p.named("status", "photo_info", "remove", "mask_upload"))
     bin_used = p.photo_removed.click(None, None, p.act, js=STAMP_JS, **PRIVATE)
     bin_used.then(fn, [p.session, p.act], out, **quiet)
@@ -227,7 +235,7 @@ def launch_kwargs(
         "show_error": False,  # only gr.Error texts reach the page; anything else is logged server-side
         "footer_links": ["api"],
         "js": _page_script(opts),
-        "css": CSS + EDITOR_CSS,
+        "css": CSS + EDITOR_CSS + SELECT_CSS,
         "theme": gr.themes.Default(primary_hue="indigo"),
         "app_kwargs": app_kwargs,
     }
@@ -238,7 +246,7 @@ def _page_script(opts: Options) -> str:
     extra = editor_js(
         size=editor_config.BRUSH_RADIUS, minimum=editor_config.BRUSH_MIN, maximum=editor_config.BRUSH_MAX
     )
-    return f"() => {{ ({page_js(opts.max_file_size)})(); ({extra})(); }}"
+    return f"() => {{ ({page_js(opts.max_file_size)})(); ({extra})(); ({SELECT_JS})(); }}"
 
 
 def queue_kwargs(options: Options | None = None) -> dict[str, Any]:

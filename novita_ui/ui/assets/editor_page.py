@@ -87,10 +87,16 @@ EDITOR_JS = """
     if (!b) return;
     sync();
     const label = b.getAttribute('aria-label');
+    // No stroke left to undo: the newest selection (select_page.py) is what Undo takes back.
+    if (label === 'Undo' && strokes === 0 && window.nuUndoSelection?.()) {
+      e.preventDefault(); e.stopImmediatePropagation(); return;
+    }
     if (label === 'Undo' && strokes > 0) { strokes -= 1; undone += 1; }
     else if (label === 'Redo' && undone > 0) { undone -= 1; strokes += 1; }
     else if (b.id === 'clear-mask' || label === 'Clear canvas') { strokes = 0; undone = 0; }
   }, true);
+  // The server set the editor's value (a selection): its history starts again from there.
+  window.nuResetStrokes = () => { strokes = 0; undone = 0; };
 
   // Brush size: the visible slider (#brush-size), [ and ], and the editor's own size popup kept in step.
   let size = %(size)d;
@@ -192,7 +198,9 @@ EDITOR_JS = """
     const mod = e.ctrlKey || e.metaKey, key = e.key.toLowerCase();
     let handled = true;
     sync();
-    if (mod && key === 'z' && !e.shiftKey) { if (strokes > 0) press('Undo'); }
+    if (mod && key === 'z' && !e.shiftKey) {
+      if (strokes > 0) press('Undo'); else window.nuUndoSelection?.();
+    }
     else if (mod && (key === 'z' || (key === 'y' && e.ctrlKey))) { if (undone > 0) press('Redo'); }
     else if (mod || e.altKey) handled = false;
     else if (e.key === ']') applySize(Math.max(size + 1, size * 1.25));
