@@ -16,7 +16,9 @@ from novita_ui.errors import InputError
 from novita_ui.pixels import imaging
 from novita_ui.pixels.select import Box, select, select_file
 from novita_ui.service import RemoveRequest, Service
-from novita_ui.ui.helpers import Options
+from novita_ui.ui.helpers import GROW_LIMIT, Options
+from novita_ui.ui.server import gradio_seams
+from novita_ui.ui.session import JobSpec
 from novita_ui.ui.wiring import build_app, launch_kwargs, queue_kwargs
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
@@ -202,3 +204,18 @@ def test_api_select_returns_the_mask_file(served: str, tmp_path: Path) -> None:
     assert mask.shape == (600, 800) and iou(mask, made.truth) >= 0.95
     with pytest.raises(Exception, match="not four numbers"):
         client.predict(handle_file(photo), "the figure", 0, api_name="/select")
+
+
+def test_the_pages_grow_slider_shrinks_below_zero_within_its_range() -> None:
+    job = {"id": "a", "engine": "Offline", "format": "png", "after": 0}
+    assert JobSpec.parse({**job, "grow": -6}).grow == -6
+    assert JobSpec.parse({**job, "grow": -500}).grow == -GROW_LIMIT  # a forged value stays in range
+    assert JobSpec.parse({**job, "grow": 9}).grow == 9
+
+
+def test_a_toast_shows_the_status_lines_markdown_as_html() -> None:
+    text = gradio_seams.titled("Type it in **Novita API key**, or pick `Offline` (2*3 = 6).", "No key")
+    assert text == (
+        "<strong>No key.</strong> Type it in <strong>Novita API key</strong>, or pick <code>Offline</code> "
+        "(2*3 = 6)."
+    )

@@ -64,6 +64,8 @@ def brush_size_slider() -> gr.Slider:
         step=1,
         label="Brush size ( [ and ] )",
         elem_id="brush-size",
+        # Not an input of any server event, so Gradio would render it disabled: the page script reads it.
+        interactive=True,
         min_width=160,
     )
 

@@ -45,6 +45,7 @@ QUALITY_LABELS: dict[str, local.Choice] = {
 # The radio's starting value: the label of the default every front end shares (local.DEFAULT_CHOICE).
 DEFAULT_QUALITY = next(label for label, choice in QUALITY_LABELS.items() if choice == local.DEFAULT_CHOICE)
 FORMATS: tuple[imaging.OutputFormat, ...] = imaging.OUTPUT_FORMATS
+GROW_LIMIT = 64  # the page's "Grow mask" slider: px either way (negative shrinks)
 HISTORY_LIMIT = 24
 FLATTENED = (
     "The photo's transparent areas were laid on white: JPEG has no transparency. "

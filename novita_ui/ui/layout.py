@@ -19,6 +19,7 @@ from novita_ui.ui.helpers import (
     DEFAULT_QUALITY,
     ENGINE_LABELS,
     FORMATS,
+    GROW_LIMIT,
     KEEP_LABEL,
     QUALITY_LABELS,
     REMOVE_LABEL,
@@ -140,15 +141,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                 elem_id="prompt",
                 max_lines=1,
             )
-            remove = gr.Button(
-                REMOVE_LABEL, variant="primary", elem_id="remove", interactive=False
-            )  # no photo yet
-            remove_text = gr.Button(
-                "Remove all text (Novita: captions, watermarks, signs; no painting needed)",
-                elem_id="remove-text",
-                size="sm",
-            )
-            status = gr.Markdown("Drop a photo on the editor to start.", elem_id="status")
+            # The format sits above Remove, so the first screen has photo, engine, format and Remove.
             with gr.Row():
                 fmt = gr.Radio(
                     list(FORMATS),
@@ -160,8 +153,24 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                     min_width=250,
                 )
                 grow = gr.Slider(
-                    0, 64, value=0, step=1, label="Grow mask (px)", elem_id="grow", scale=2, min_width=150
+                    -GROW_LIMIT,
+                    GROW_LIMIT,
+                    value=0,
+                    step=1,
+                    label="Grow mask (px; negative shrinks it)",
+                    elem_id="grow",
+                    scale=2,
+                    min_width=150,
                 )
+            remove = gr.Button(
+                REMOVE_LABEL, variant="primary", elem_id="remove", interactive=False
+            )  # no photo yet
+            remove_text = gr.Button(
+                "Remove all text (Novita: captions, watermarks, signs; no painting needed)",
+                elem_id="remove-text",
+                size="sm",
+            )
+            status = gr.Markdown("Drop a photo on the editor to start.", elem_id="status")
             mask_upload = gr.File(
                 label="Or upload a mask file: its white areas go (drawn in pink on the photo)",
                 file_types=["image"],
@@ -169,12 +178,16 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                 elem_id="mask-upload",
                 height=120,
             )
-            enterprise = gr.Checkbox(label="Novita Cleanup: use my enterprise plan", elem_id="enterprise")
-            whole_photo = gr.Checkbox(
-                label="Photos over 16 MP: send Novita the whole photo, shrunk to fit, instead of a "
-                "full-resolution crop around what you painted",
-                elem_id="whole-photo",
-            )
+            # What most people never need, folded away: the first screen is photo, engine, format, Remove.
+            with gr.Accordion("More options", open=False, elem_id="more-options"):
+                enterprise = gr.Checkbox(
+                    label="Novita Cleanup: use my enterprise plan", elem_id="enterprise"
+                )
+                whole_photo = gr.Checkbox(
+                    label="Photos over 16 MP: send Novita the whole photo, shrunk to fit, instead of a "
+                    "full-resolution crop around what you painted",
+                    elem_id="whole-photo",
+                )
     gr.Markdown("### Result", elem_id="results-title")
     slider = gr.ImageSlider(
         label="Before / after",

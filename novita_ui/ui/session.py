@@ -31,7 +31,7 @@ from novita_ui.errors import InputError
 from novita_ui.normalise import Engine
 from novita_ui.pixels import imaging, local
 from novita_ui.pixels.imaging import checked_format
-from novita_ui.ui.helpers import ENGINE_LABELS, JOB_LABELS, Outcome, quality_of
+from novita_ui.ui.helpers import ENGINE_LABELS, GROW_LIMIT, JOB_LABELS, Outcome, quality_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +89,7 @@ class JobSpec:
             engine=engine,
             label=label,
             output_format=fmt,
-            grow=max(0, int(float(raw.get("grow") or 0))),
+            grow=max(-GROW_LIMIT, min(GROW_LIMIT, int(float(raw.get("grow") or 0)))),  # < 0: shrink
             prompt=str(raw.get("prompt") or "").strip() or None,
             enterprise=bool(raw.get("enterprise")) and engine == "cleanup",
             photo=photo if isinstance(photo, int) else None,

@@ -18,6 +18,8 @@ EDITOR_CSS = """
 /* The quality choice only matters to the Offline engine. */
 body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { display: none; }
 #shortcuts { font-size: .8rem; opacity: .8; }
+/* Before any photo the editor's zoom label reads a meaningless "62 %" over the blank canvas. */
+#editor:has(.empty.wrap) .zoom-number { visibility: hidden; }
 #shortcuts p { margin: 0; }
 #compare { touch-action: none; user-select: none; -webkit-user-select: none; }
 /* Transparency shows as a checkerboard, not as white, in the result views. Only PNG previews can have it

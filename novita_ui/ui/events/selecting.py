@@ -104,4 +104,3 @@ def _to_original(raw: object, photo: Photo) -> Box:
     (w, h), (pw, ph) = photo.size, photo.preview_size
     x0, y0, x1, y1 = (float(v) for v in raw)
     return Box.parse(f"{x0 * w / pw},{y0 * h / ph},{x1 * w / pw},{y1 * h / ph}")
-

@@ -20,6 +20,7 @@ the installed Gradio, so an upgrade that breaks one fails loudly there instead o
 from __future__ import annotations
 
 import html
+import re
 import types
 import weakref
 from collections.abc import Iterator
@@ -64,8 +65,18 @@ def keep_scratch_in_cache(scratch: storage.ScratchSpace) -> None:
 
 
 def titled(message: str, title: str) -> str:
-    """A toast message that starts with its title, in bold (see the module docstring)."""
-    return f"<strong>{html.escape(title)}.</strong> {html.escape(message)}"
+    """A toast message that starts with its title, in bold (see the module docstring). The message is the
+    status line's Markdown; a toast shows HTML, so its **bold** and `code` become tags, not asterisks."""
+    return f"<strong>{html.escape(title)}.</strong> {markdown_to_html(message)}"
+
+
+def markdown_to_html(text: str) -> str:
+    """The little Markdown the page's messages use (**bold**, *italic*, `code`, \\* escapes), as HTML."""
+    out = html.escape(text).replace("\\*", "\x00")
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    out = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", out)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return out.replace("\x00", "*")
 
 
 def build_session_config_once() -> None:
