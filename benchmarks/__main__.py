@@ -104,11 +104,12 @@ def _browser(quick: bool) -> list[Row]:
     naive = next(r for r in rows if r["target"] == "baseline")
     return [
         {
-            "figure": f"browser Remove -> result, 12 MP JPEG, {r['path'].removeprefix('this app ')} (s)",
-            "value": r["remove_to_result_s"],
-            "target": f"<= {bench_browser.TARGET_S:g}",
+            "figure": f"browser Remove -> result, 12 MP JPEG, {r['path']} (s)"
+            + (" beyond the task's time" if "Novita" in r["path"] else ""),
+            "value": r["figure_s"],
+            "target": f"<= {bench_browser.TARGETS[r['path']]:g}",
             "baseline": f"{naive['remove_to_result_s']:.1f} (naive editor path)",
-            "ok": r["remove_to_result_s"] <= bench_browser.TARGET_S,
+            "ok": r["figure_s"] <= bench_browser.TARGETS[r["path"]],
         }
         for r in rows
         if r is not naive

@@ -33,6 +33,7 @@ from novita_ui.normalise import Engine as Engine  # re-exported: front ends name
 from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
 from novita_ui.novita.tasks import TaskProgress
 from novita_ui.pixels import changes, crop, formats, imaging, jpegedit, local, select
+from novita_ui.pixels import preview as previews
 from novita_ui.runtime.budget import MemoryBudget, estimate
 from novita_ui.runtime.guard import SpendGuard
 from novita_ui.runtime.workers import ImageWorkers
@@ -68,6 +69,9 @@ class RemoveRequest:
     api_key: str | None = field(default=None, repr=False)
     session: str | None = None  # who asked (a browser session); its first 8 characters go into log lines
     whole_photo: bool | None = None  # send the whole photo above Novita's limits (None: the settings say)
+    # Also make a preview of the result at this (width, height), where the result's pixels already are (the
+    # web page's before/after slider): decoding the written file again cost up to 1 s for a 12 MP PNG.
+    preview_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -114,6 +118,7 @@ class RemoveResult:
     flattened: bool = False  # the photo had transparency and the format (JPEG) has none: laid on white
     region: crop.Region | None = None  # what went to Novita (None for the offline engine)
     input_notes: tuple[str, ...] = ()  # how the file was read and sent (formats.input_notes)
+    preview: previews.Preview | None = None  # at the request's preview_size, when it asked for one
 
     @property
     def note(self) -> str | None:
@@ -198,8 +203,10 @@ class Service:
         # Only the compressed photo, the payload and the mask's patch are held while Novita works.
         remote = await self._run_remote(request, sending.payload, on_progress, budget)
         clock.mark("engine_s")
+        # The mask's area travels in ``sending`` (its patch): the full-size mask need not go again.
+        finishing = dataclasses.replace(work, mask=None, mask_file=None)
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
-            finished = await self.workers.run(_finish_remote, work, sending, remote.data)
+            finished = await self.workers.run(_finish_remote, finishing, sending, remote.data)
         finished = dataclasses.replace(finished, notes=sending.notes + finished.notes)
         return _result(request, finished, remote.task_id, sending.region, clock)
 
@@ -263,6 +270,7 @@ class _Finished:
     method: local.Method | None = None  # the offline method that ran
     timings: dict[str, float] = field(default_factory=dict)  # steps timed in the worker
     notes: tuple[str, ...] = ()  # how the file was read and sent (formats.input_notes)
+    preview: previews.Preview | None = None  # at the request's preview_size, made from the same pixels
 
 
 def _run_local(request: RemoveRequest) -> _Finished:
@@ -408,6 +416,7 @@ def _result(
         flattened=finished.flattened,
         region=region,
         input_notes=finished.notes,
+        preview=finished.preview,
     )
 
 
@@ -422,11 +431,14 @@ def _finish(photo: imaging.Photo, rgb: imaging.Array, request: RemoveRequest) ->
     """Write the result: JPEG to JPEG keeps every untouched block; anything else is re-encoded to match."""
     fmt = request.output_format
     flattened = _flattened(photo, request)
+    # The preview from the same pixels: decoding the written file again cost up to 1 s (a 12 MP PNG).
+    size = request.preview_size
+    preview = None if size is None else previews.of_result(photo, rgb, size, fmt)
     if fmt == "jpeg" and photo.format in ("JPEG", "MPO") and photo.alpha is None:
         try:
             data = jpegedit.block_edit(photo.data, photo.rgb, rgb)
-            return _Finished(data, "jpeg blocks", photo.size, flattened)
+            return _Finished(data, "jpeg blocks", photo.size, flattened, preview=preview)
         except jpegedit.Unsupported as reason:
             log.info("JPEG re-encoded instead of block-edited: %s", reason)
     data = imaging.encode_result(photo, rgb, fmt, lossless_webp=request.lossless_webp)
-    return _Finished(data, "re-encoded", photo.size, flattened)
+    return _Finished(data, "re-encoded", photo.size, flattened, preview=preview)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -106,6 +107,9 @@ class Outcome:
     finished: str = ""  # local server time, HH:MM:SS
     method: local.Method | None = None  # the offline method that ran
     flattened: bool = False  # transparency laid on white for JPEG
+    # Where the click's time went, for the page's benchmark (bench_browser): epoch stamps ("received",
+    # "answered") and seconds per step on the server.
+    phases: dict[str, Any] = field(default_factory=dict)
 
     def engine_label(self) -> str:
         """ "Offline (Texture)", "Novita Eraser"..."""
@@ -132,6 +136,7 @@ class Outcome:
                 "task_id": self.task_id,
                 "downscaled": self.downscaled,
                 "seconds": round(self.seconds, 3),
+                "phases": self.phases,
             }
         )
 
