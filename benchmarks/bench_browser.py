@@ -117,6 +117,8 @@ def _timed_remove(page: Any, button: str, after_img: str) -> dict[str, float]:
 
 def phases(page_stamps: dict[str, float], server: dict[str, Any]) -> dict[str, float]:
     """Seconds per phase of one click, from the page's stamps and the server's (result-info "phases")."""
+    if not server:  # an app from before the phases were reported (a baseline checkout): the total only
+        return {"total": page_stamps["shown"] - page_stamps["click"]}
     steps = server.get("steps", {})
     spent = {
         "gather": page_stamps["upload"] - page_stamps["click"],
@@ -170,7 +172,7 @@ def _measure_app(context: Any, url: str, photo: Path, case: Case, runs: int) -> 
                 h.paint_stroke(page, (0.35, 0.5), (0.65, 0.5))
             before = len(h.uploaded(page))
             stamps = _timed_remove(page, "#remove", "#result-slider img.fixed")
-            clicks.append(phases(stamps, h.result_info(page)["phases"]))
+            clicks.append(phases(stamps, h.result_info(page).get("phases", {})))
             uploads.append(sum(h.uploaded(page)[before:]) / 2**20)
         finally:
             page.close()
@@ -190,7 +192,7 @@ def _row(
         "remove_to_result_s": round(median["total"], 2),
         "figure_s": round(figure, 2),  # beyond the time Novita held the task, for the Eraser
         "all_runs_s": [round(c["total"], 2) for c in clicks],
-        "phases": {name: round(median[name], 2) for name in (*PHASES, "other")},
+        "phases": {name: round(median[name], 2) for name in (*PHASES, "other") if name in median},
         "drop_to_paintable_s": round(statistics.median(loads), 2),
         "uploaded_after_click_mb": round(statistics.median(uploads), 1),
         "target": "-" if target is None else ("met" if figure <= target else "MISSED"),
