@@ -47,6 +47,8 @@ def _open_tab(client: httpx.Client, url: str) -> tuple[str, list[str]]:
     config = client.get(url + "config").json()
     sink = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "photo-sink")
     event = next(d for d in config["dependencies"] if [sink, "upload"] in d["targets"])
+    while not event["backend_fn"]:  # the page's own step first (it stamps the action), then the server's
+        event = next(d for d in config["dependencies"] if d.get("trigger_after") == event["id"])
     photo = encode(photo_like(64, 48))
     upload = client.post(url + "gradio_api/upload", files={"files": ("photo.jpg", photo)})
     session = secrets.token_hex(6)

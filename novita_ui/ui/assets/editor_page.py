@@ -40,7 +40,8 @@ body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { displa
     flex-direction: row !important; width: auto !important; height: 36px; padding: 0 6px;
   }
   #editor .toolbar-wrap .half-container { flex-direction: row !important; }
-  #editor { height: 56vh !important; max-height: 560px; }
+  /* 50vh: Remove stays on the first screen under the select button and the brush size. */
+  #editor { height: 50vh !important; max-height: 560px; }
   .gradio-container .main.app { padding-left: 6px !important; padding-right: 6px !important; }
   /* Remove comes right under the photo, before the engine settings. */
   #remove { order: -2; }
