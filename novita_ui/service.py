@@ -169,7 +169,9 @@ class Service:
         # processes (the web app) it cannot hold the server's GIL either (workers.py).
         self.local_workers = workers or os.cpu_count() or 2
         in_processes = settings.image_processes if processes is None else processes
-        self.workers = ImageWorkers(self.local_workers, processes=bool(in_processes))
+        self.workers = ImageWorkers(
+            self.local_workers, processes=bool(in_processes), preload=(__name__,)
+        )
         self.memory = MemoryBudget(settings.memory_budget_mb * 2**20)
 
     async def aclose(self) -> None:
@@ -193,8 +195,9 @@ class Service:
         work = dataclasses.replace(request, api_key=None)  # what crosses to a worker carries no key
         if request.engine == "local":
             async with self.memory.admit(estimate(pixels, "local"), on_wait):
+                clock.mark("admit_s")
                 finished = await self.workers.run(_run_local, work)
-            clock.add(finished.timings)
+            clock.add(finished.timings, transfer=True)
             return _result(request, finished, None, None, clock)
         whole = self.settings.send_whole_photo if request.whole_photo is None else request.whole_photo
         async with self.memory.admit(estimate(pixels, "remote"), on_wait):
@@ -387,10 +390,14 @@ class _Clock:
         self.timings[step] = round(now - self.last, 3)
         self.last = now
 
-    def add(self, steps: dict[str, float]) -> None:
-        """Steps timed elsewhere (in a worker), up to now."""
+    def add(self, steps: dict[str, float], *, transfer: bool = False) -> None:
+        """Steps timed elsewhere (in a worker), up to now; ``transfer``: also the time they do not cover
+        (the job's way to the worker process and back)."""
+        now = time.perf_counter()
+        if transfer:
+            self.timings["transfer_s"] = round(now - self.last - sum(steps.values()), 3)
         self.timings.update(steps)
-        self.last = time.perf_counter()
+        self.last = now
 
 
 def _result(

@@ -485,6 +485,9 @@ class _Handler(BaseHTTPRequestHandler):
         # Sleep here, in this request's own thread, so latency never serialises concurrent requests.
         time.sleep(fake.store_latency if role == "store" else fake.latency)
         reply = fake._respond(rec)
+        # The stand-in's own work (decoding, painting, encoding a result while a submit waits): the real
+        # service does it inside the task's time, so a benchmark can tell it apart from the client's.
+        rec.extras["fake_s"] = time.monotonic() - arrived
         if reply is None:
             self.close_connection = True  # dropped: close the socket without a byte of answer
             return

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import os
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -75,3 +78,26 @@ def srgb_profile() -> bytes:
 
     profile: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return profile
+
+
+def page_read(
+    layers: Sequence[str | os.PathLike[str]], canvas: str | os.PathLike[str] | None
+) -> dict[str, Any]:
+    """What the page script reads from the editor at a click (assets/page.py ``_READ_EDITOR``): each stroke
+    layer as a PNG data URL, and the canvas printed at a quarter of its size (None: no canvas)."""
+
+    def url(image: Image.Image) -> str:
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+    def quarter(path: str | os.PathLike[str]) -> str:
+        with Image.open(path) as image:
+            small = (image.width // 4, image.height // 4)
+            return url(image.convert("RGBA").resize(small, Image.Resampling.BILINEAR))
+
+    shots = []
+    for layer in layers:
+        with Image.open(layer) as image:
+            shots.append(url(image.convert("RGBA")))
+    return {"layers": shots, "canvas": None if canvas is None else quarter(canvas)}

@@ -56,7 +56,7 @@ from tests.apps import launch
 from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, TEXT_INK, FakeNovita, Fault
-from tests.images import box_mask, decode, encode, jpeg_with_orientation, phone_photo, photo_like
+from tests.images import box_mask, decode, encode, jpeg_with_orientation, page_read, phone_photo, photo_like
 
 # ---- helpers -----------------------------------------------------------------------------------------------
 
@@ -276,14 +276,8 @@ def _remove(
 ) -> list[dict[str, Any]]:
     """Press Remove: the changes the page gets, in order."""
     shown = canvas or (str(session.photo.shown) if session.photo else None)
-    agen = app.removal.run(
-        _job(session, engine, prompt=prompt, fmt=fmt),
-        [str(layer)] if layer else [],
-        shown,
-        api_key,
-        session,
-        _no_progress,  # type: ignore[arg-type]  # a stand-in for gr.Progress
-    )
+    job = {**_job(session, engine, prompt=prompt, fmt=fmt), **page_read([layer] if layer else [], shown)}
+    agen = app.removal.run(job, api_key, session, _no_progress)  # type: ignore[arg-type]  # gr.Progress
     return asyncio.run(_drain(agen))
 
 
@@ -376,9 +370,9 @@ def test_removal_errors_are_user_messages_in_toast_and_status(
 
     async def run() -> None:
         shown = str(session.photo.shown) if session.photo else None
-        job = _job(session, engine, prompt=prompt, fmt="jpeg")
-        paths = [str(layer_path)] if layer else []
-        async for update in keyless_app.removal.run(job, paths, shown, "", session, _no_progress):
+        read = page_read([layer_path] if layer else [], shown)
+        job = {**_job(session, engine, prompt=prompt, fmt="jpeg"), **read}
+        async for update in keyless_app.removal.run(job, "", session, _no_progress):
             statuses.append(update.get("status", ""))
 
     # The status line shows Markdown; the toast the same words as HTML (gradio_seams.titled).
@@ -797,7 +791,8 @@ def _clicked(session: Session, page: dict[str, Any]) -> dict[str, Any]:
 
 async def _run_job(app: App, session: Session, job: dict[str, Any], layer: Path) -> list[dict[str, Any]]:
     shown = str(session.photo.shown) if session.photo else None
-    return await _drain(app.removal.run(job, [str(layer)], shown, "", session, _no_progress))  # type: ignore[arg-type]
+    read = page_read([layer], shown)
+    return await _drain(app.removal.run({**job, **read}, "", session, _no_progress))  # type: ignore[arg-type]
 
 
 async def test_a_double_click_whose_second_event_arrives_after_the_first_job_ended_starts_one_task(

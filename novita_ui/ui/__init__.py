@@ -30,16 +30,18 @@ one Remove can trigger a dozen exports. So here:
    gets the original bytes (EXIF orientation is applied there), keeps them per session in a scratch folder,
    and gives the editor a preview whose longer side is at most ``Options.preview_max_side`` px (1024): the
    user paints on a bounded working canvas, whatever the photo's size (16384 px panoramas included).
-2. The editor is never an input of a server event and never shows a progress status. Remove runs a
-   browser-only function that reads the editor once and forwards the stroke layers (small PNGs) to hidden
-   components; the real work is triggered from those, through one of two queues: Novita engines (I/O bound,
-   ``concurrency_id="novita"``, 32 at a time) or Offline (CPU bound, one per core).
+2. The editor is never an input of a server event and never shows a progress status; Remove does not even
+   let Gradio export it. A browser-only function reads the stroke layers (small PNGs) and a quarter-size
+   print of the canvas straight from Gradio's editor (``window.editor``) and puts them in the job it sends
+   to one of two queues: Novita engines (I/O bound, ``concurrency_id="novita"``, 32 at a time) or Offline
+   (CPU bound, one per core). The server checks the print still shows the photo (``events/canvas.py``).
 3. The painted mask is mapped back to the original's size by aspect ratio (``imaging.mask_from_layers``), the
    engine runs on the full-resolution original, and the full-resolution result is offered for download;
    only previews travel back to the page.
 
-The click uploads the stroke layers and a small canvas, a few MB, not the ~60 MB the naive editor path
-sends; what each phase of a click costs is measured by ``benchmarks/bench_browser.py`` (docs/performance.md).
+The click sends the stroke layers and the canvas print inside the job (tens of kB, no upload), not the
+~60 MB the naive editor path uploads; what each phase of a click costs is measured by
+``benchmarks/bench_browser.py`` (docs/performance.md).
 
 Keys: the password field's value is an input of each Novita event and is passed as ``RemoveRequest.api_key``
 for that request only; it is never stored server-side, and ``run_history`` is off so the browser does not

@@ -1,8 +1,8 @@
 """The page's components, with the element ids the page script and the browser tests rely on (#editor,
 #select-tool,
 #clear-mask, #mask-upload, #prompt, #engine, #format, #grow, #enterprise, #api-key, #remove, #remove-text,
-#status, #result-slider, #download, #keep-editing, #history; hidden: #photo-sink, #photo-removed, #layer-sink,
-#stroke-sink, #canvas-sink, #novita-job, #offline-job, #jobs-started, #action-stamp, #photo-info,
+#status, #result-slider, #download, #keep-editing, #history; hidden: #photo-sink, #photo-removed,
+#stroke-sink, #novita-job, #offline-job, #jobs-started, #action-stamp, #photo-info,
 #result-info, #selection, #select-run, #select-undo).
 ``wiring.py`` connects them.
 """
@@ -56,9 +56,7 @@ class Page:
     session: gr.State
     photo_sink: gr.UploadButton
     photo_removed: gr.Button
-    layer_sink: gr.File
     stroke_sink: gr.File  # the strokes painted when a mask file arrives or goes: they stay in the editor
-    canvas_sink: gr.File
     novita_job: gr.JSON
     offline_job: gr.JSON
     jobs: gr.Number  # the tab's job count as the page last heard it (session.py: a click counts once)
@@ -234,9 +232,7 @@ def build_page(options: Options, has_server_key: bool) -> Page:
         # Hidden plumbing (package docstring); visible="hidden" keeps them in the DOM for the page script.
         photo_sink=gr.UploadButton("photo-sink", elem_id="photo-sink", type="filepath", visible="hidden"),
         photo_removed=gr.Button("photo-removed", elem_id="photo-removed", visible="hidden"),
-        layer_sink=gr.File(elem_id="layer-sink", type="filepath", file_count="multiple", visible="hidden"),
         stroke_sink=gr.File(elem_id="stroke-sink", type="filepath", file_count="multiple", visible="hidden"),
-        canvas_sink=gr.File(elem_id="canvas-sink", type="filepath", visible="hidden"),
         novita_job=gr.JSON(elem_id="novita-job", visible="hidden"),
         offline_job=gr.JSON(elem_id="offline-job", visible="hidden"),
         jobs=gr.Number(0, elem_id="jobs-started", precision=0, visible="hidden"),

@@ -138,15 +138,15 @@ def _wire_removal(app: App, p: Page) -> None:
     settings = [p.engine, p.fmt, p.grow, p.prompt, p.enterprise, p.quality, p.whole_photo]
     p.remove.click(
         None,
-        [p.editor, *settings, p.photo_info, p.jobs],  # GATHER_JS's parameters, in its order
-        [p.layer_sink, p.canvas_sink, p.novita_job, p.offline_job],
+        [*settings, p.photo_info, p.jobs],  # GATHER_JS's parameters, in its order (it reads the editor)
+        [p.novita_job, p.offline_job],
         js=GATHER_JS,
         **PRIVATE,
     )
     p.remove_text.click(
         None,
-        [p.editor, p.fmt, p.photo_info, p.jobs],
-        [p.layer_sink, p.canvas_sink, p.novita_job, p.offline_job],
+        [p.fmt, p.photo_info, p.jobs],
+        [p.novita_job, p.offline_job],
         js=text_job_js(TEXT_LABEL),
         **PRIVATE,
     )
@@ -156,9 +156,9 @@ def _wire_removal(app: App, p: Page) -> None:
         (p.novita_job, "novita", opts.novita_concurrency),
         (p.offline_job, "offline", opts.offline_concurrency),
     ):
-        running = job.change(
+        job.change(
             fn,
-            [job, p.layer_sink, p.canvas_sink, p.api_key, p.session],
+            [job, p.api_key, p.session],
             out,
             concurrency_id=queue,
             concurrency_limit=limit,
@@ -166,7 +166,9 @@ def _wire_removal(app: App, p: Page) -> None:
             trigger_mode="multiple",
             **PRIVATE,
         )
-        running.success(None, js=SHOW_RESULT_JS, **PRIVATE)
+    # Scroll to a result when one arrives, not when a job ends: each click also sends "no job" to the other
+    # engine's queue, and that empty job ends at once, while the real one is still running.
+    p.result_info.change(None, js=SHOW_RESULT_JS, **PRIVATE)
 
 
 def _wire_api(app: App) -> None:

@@ -169,6 +169,30 @@ def test_a_double_click_and_a_click_during_the_job_start_one_novita_task(
     assert history_count(page) == 1
 
 
+def test_the_page_stays_on_the_editor_while_a_removal_runs_then_shows_the_result(
+    keyed_app, fake_novita, page, photos
+):
+    # Issue 24: each click also sends "no job" to the other engine's queue; that empty job "succeeded" at
+    # once and scrolled the page to the still-empty result panel while the removal ran (and the editor,
+    # scrolled away, redrew itself under SwiftShader, slowing the removal down).
+    _painted_scene_with_a_slow_eraser(page, keyed_app.url, fake_novita, photos["scene"])
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.evaluate("() => { window.__nuScrolls = 0; addEventListener('scroll', () => window.__nuScrolls++); }")
+    below = page.evaluate("() => document.querySelector('#result-slider').getBoundingClientRect().top")
+    assert below > page.viewport_size["height"] - 120, "the result panel must start below the fold here"
+    click_remove(page)
+    wait_status(page, "Processing at Novita")  # the job runs; the empty job of the other queue has ended
+    assert page.evaluate("() => [window.scrollY, window.__nuScrolls]") == [0, 0], "scrolled during the job"
+    fake_novita.finish_tasks()
+    wait_result(page)
+    # Then the result comes into view (it is below the fold at this size).
+    page.wait_for_function(
+        """() => { const top = document.querySelector('#result-slider').getBoundingClientRect().top;
+                   return window.scrollY > 0 && top >= -1 && top <= window.innerHeight - 120; }""",
+        polling=100,
+    )
+
+
 def test_the_result_is_the_last_job_started_with_the_settings_of_its_click(
     keyed_app, fake_novita, page, photos
 ):

@@ -93,35 +93,54 @@ PAGE_JS = """
 }
 """
 
+# What a removal needs from the editor, read straight from Gradio's ImageEditor (it sets ``window.editor``):
+# each stroke layer as a PNG at the canvas size (what Gradio's own export makes of it) and a quarter-size
+# print of the canvas, for the server's check that the canvas still shows the photo. With the editor as an
+# event's input, Gradio would also encode the photo twice as full-size PNGs (background and composite) and
+# upload all three first: 0.7 s and 4 MB per click for a 1024 px canvas under SwiftShader (issue 24).
+# Both travel in the job itself, as data URLs (null when the editor cannot be read: the server refuses).
+_READ_EDITOR = """
+  const editor = window.editor, manager = editor && editor.layer_manager;
+  let layers = null, canvas = null;
+  try {
+    const Frame = editor.app.screen.constructor;  // PIXI's Rectangle
+    const frame = new Frame(0, 0, editor.width, editor.height);
+    const png = (target, resolution) =>
+      editor.app.renderer.extract.canvas({target, resolution, frame}).toDataURL('image/png');
+    layers = manager.layers.map((layer) => png(layer.container, 1));
+    canvas = png(manager.background_layer, 0.25);
+  } catch (e) { layers = layers || null; canvas = null; }
+  let photo = null;
+  try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
+  const id = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+"""
+
 # Remove, in the browser: read the editor once, and snapshot the job as the user asked for it at the click
 # (the settings travel with it, so changing one afterwards cannot change this job), with the number of jobs
 # the page has seen end (#jobs-started: a double-click's two jobs carry the same one, so only one starts);
 # the job goes to its engine's queue. See novita_ui/ui/session.py.
-GATHER_JS = """
-(value, engine, format, grow, prompt, enterprise, quality, wholePhoto, photoInfo, after) => {
-  const layers = ((value && value.layers) || []).filter(Boolean);
-  const canvas = (value && value.background) || null;
-  let photo = null;
-  try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
-  const job = {id: Date.now().toString(36) + Math.random().toString(36).slice(2, 8),
-               engine, format, grow, prompt, enterprise, quality, wholePhoto, photo, after};
+GATHER_JS = (
+    "(engine, format, grow, prompt, enterprise, quality, wholePhoto, photoInfo, after) => {"
+    + _READ_EDITOR
+    + """
+  const job = {id, engine, format, grow, prompt, enterprise, quality, wholePhoto, photo, after,
+               layers, canvas};
   // The other queue gets null, never its previous job again (that would start it a second time).
-  return engine === 'Offline' ? [layers, canvas, null, job] : [layers, canvas, job, null];
-}
-"""
+  return engine === 'Offline' ? [null, job] : [job, null];
+}"""
+)
 
 # "Remove all text": a job like Remove's, for the whole photo (no strokes, no engine choice), on the Novita
 # queue; the same photo version and job count guard it against a stale canvas and a double-click.
-TEXT_JS = """
-(value, format, photoInfo, after) => {
-  let photo = null;
-  try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
-  const job = {id: Date.now().toString(36) + Math.random().toString(36).slice(2, 8),
-               engine: %(label)s, format, grow: 0, prompt: '', enterprise: false, quality: 'Auto',
-               wholePhoto: false, photo, after};
-  return [[], (value && value.background) || null, job, null];
-}
-"""
+TEXT_JS = (
+    "(format, photoInfo, after) => {"
+    + _READ_EDITOR
+    + """
+  const job = {id, engine: %(label)s, format, grow: 0, prompt: '', enterprise: false, quality: 'Auto',
+               wholePhoto: false, photo, after, layers: [], canvas};
+  return [job, null];
+}"""
+)
 
 # The stamp of a photo or mask action, taken in the browser as it fires: the tab's count of such actions.
 # The server lets the latest one win, whatever order it finishes them in (session.py).
@@ -132,7 +151,7 @@ STROKES_JS = f"(value) => [((value && value.layers) || []).filter(Boolean), {_ST
 LOADED_JS = "() => { document.querySelector('#editor')?.classList.remove('nu-loading'); }"
 # Instant feedback, and no second job from the same click burst: Remove stays off until the job answers.
 PREPARING_JS = "() => ['Preparing the mask...', {__type__: 'update', value: 'Remove', interactive: false}]"
-# After a removal, bring the result into view when it is below the fold (phones, short windows).
+# A new result: bring it into view when it is below the fold (phones, short windows).
 SHOW_RESULT_JS = """
 () => {
   const el = document.querySelector('#result-slider');

@@ -1,29 +1,27 @@
 """Remove in the page: one job from the click to the result (see ``session.py`` for the rules it keeps).
 
 The page script (``page.GATHER_JS``) takes the job's snapshot at the click (engine, format, grow, prompt,
-plan, photo version) and sends it with the editor's stroke layers and canvas; :meth:`RemovalEvents.run`
-checks it against the tab's Session, runs it, and streams named changes for the page.
+plan, photo version) with the editor's stroke layers and a print of its canvas (``canvas.py``);
+:meth:`RemovalEvents.run` checks it against the tab's Session, runs it, and streams named changes for the
+page.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-import numpy as np
-import numpy.typing as npt
-from PIL import Image
 
 from novita_ui.errors import InputError, NovitaUIError
 from novita_ui.normalise import mask_or_prompt_problem
 from novita_ui.novita.client import TaskProgress
 from novita_ui.pixels import masks
 from novita_ui.service import RemoveRequest, RemoveResult, output_name
+from novita_ui.ui.events import canvas as canvas_check
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import download_button, refusal, unexpected
 from novita_ui.ui.helpers import (
@@ -37,7 +35,6 @@ from novita_ui.ui.helpers import (
     Outcome,
     error_title,
     next_round,
-    painted_mask,
     progress_text,
     result_preview,
     unique_name,
@@ -57,8 +54,6 @@ class RemovalEvents:
     async def run(
         self,
         job: dict[str, Any] | None,
-        layers: list[str] | None,
-        canvas: str | None,
         api_key: str | None,
         session: Session,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  # Gradio finds the progress tracker by this default
@@ -78,22 +73,21 @@ class RemovalEvents:
                 yield {"jobs": session.started, "remove": _remove_button(session)}
             return
         try:
-            async for changes in self._run(
-                spec, layers or [], canvas, (api_key or "").strip(), session, progress
-            ):
+            read = _Read(job.get("layers"), job.get("canvas"))
+            async for changes in self._run(spec, read, (api_key or "").strip(), session, progress):
                 if session.is_newest(spec):
                     yield changes
         finally:
             session.finish(spec)
 
     async def _run(
-        self, spec: JobSpec, layers: list[str], canvas: str | None, key: str, session: Session, progress: Any
+        self, spec: JobSpec, read: _Read, key: str, session: Session, progress: Any
     ) -> AsyncIterator[Changes]:
         started, received = time.perf_counter(), time.time()
         task: asyncio.Task[RemoveResult] | None = None
         try:
-            # Off the event loop: the canvas check decodes the exported canvas.
-            ready = await asyncio.to_thread(_prepare, spec, session, layers, canvas, key)
+            # Off the event loop: the canvas check and the strokes decode PNGs.
+            ready = await asyncio.to_thread(_prepare, spec, session, read, key)
             photo, removal = ready.photo, ready.request
             if spec.engine == "local" and spec.prompt:
                 gr.Info("The Offline engine ignores the prompt: it removes what you painted.")
@@ -185,7 +179,15 @@ class RemovalEvents:
         return outcome, warning
 
 
-def _photo_of(session: Session, spec: JobSpec, canvas: str | None) -> Photo:
+@dataclass(frozen=True)
+class _Read:
+    """What the page read from the editor at the click: stroke layers and a canvas print (data URLs)."""
+
+    layers: Any
+    canvas: Any
+
+
+def _photo_of(session: Session, spec: JobSpec, canvas: Any) -> Photo:
     """The session's photo, if the job was started on it and the editor still shows it; else a refusal."""
     photo = session.photo
     if photo is None:
@@ -197,7 +199,7 @@ def _photo_of(session: Session, spec: JobSpec, canvas: str | None) -> Photo:
             "This photo is no longer on the server (the session was idle too long). "
             "Drop it on the editor again."
         )
-    if not canvas or not shows_picture(canvas, photo.shown):
+    if not canvas_check.shows_photo(canvas, photo.shown, photo.preview_size):
         raise InputError(CANVAS_LOST)
     return photo
 
@@ -212,16 +214,16 @@ class _Prepared:
     mask_s: float
 
 
-def _prepare(spec: JobSpec, session: Session, layers: list[str], canvas: str | None, key: str) -> _Prepared:
+def _prepare(spec: JobSpec, session: Session, read: _Read, key: str) -> _Prepared:
     """The photo the job may run on (else a refusal), then its request."""
     started = time.perf_counter()
-    photo = _photo_of(session, spec, canvas)
+    photo = _photo_of(session, spec, read.canvas)
     checked = time.perf_counter()
-    request = _request(spec, photo, session, layers, key)
+    request = _request(spec, photo, session, read.layers, key)
     return _Prepared(photo, request, round(checked - started, 3), round(time.perf_counter() - checked, 3))
 
 
-def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], key: str) -> RemoveRequest:
+def _request(spec: JobSpec, photo: Photo, session: Session, layers: Any, key: str) -> RemoveRequest:
     """The service request: painted strokes at the canvas size (the worker scales them to the photo's),
     merged at the photo's size with an uploaded mask if there is one."""
     if spec.engine == "remove-text":  # the whole photo: Novita finds the text, strokes play no part
@@ -231,7 +233,7 @@ def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], k
             output_format=spec.output_format,
             api_key=key,
         )
-    painted = painted_mask(layers, photo.preview_size)
+    painted = canvas_check.painted_strokes(layers, photo.preview_size)
     mask = painted if session.mask is None else masks.merge(painted, session.mask, photo.size)
     if problem := mask_or_prompt_problem(spec.engine, mask is not None, spec.prompt, brush=BRUSH):
         raise InputError(problem)
@@ -251,31 +253,6 @@ def _request(spec: JobSpec, photo: Photo, session: Session, layers: list[str], k
     )
 
 
-def shows_picture(shown: str | os.PathLike[str], expected: str | os.PathLike[str]) -> bool:
-    """Whether an image the editor exported still shows ``expected`` (same size, nearly the same pixels).
-
-    The browser's JPEG decoder and ours differ by a few levels; a blank or another photo differs by far more.
-    """
-    with Image.open(shown) as a, Image.open(expected) as b:
-        if a.size != b.size:
-            return False
-        # An 8x box reduce of each: cheaper than a resize, and a JPEG decodes at 1/8 straight away.
-        small = [_reduced(image) for image in (a, b)]
-    if small[0].shape != small[1].shape:
-        return False
-    return float(np.abs(small[0] - small[1]).mean()) < 12.0
-
-
-def _reduced(image: Image.Image) -> npt.NDArray[np.int16]:
-    """``image`` as RGB at 1/8 of its size (rounded down)."""
-    size = (max(1, image.width // 8), max(1, image.height // 8))
-    if image.format == "JPEG":
-        image.draft("RGB", size)
-    rgb = image.convert("RGB")
-    factor = max(1, rgb.width // size[0])
-    if factor > 1:
-        rgb = rgb.reduce(factor)
-    return np.asarray(rgb.resize(size) if rgb.size != size else rgb, dtype=np.int16)
 
 
 def _remove_button(session: Session) -> Any:
