@@ -216,7 +216,7 @@ def _naive_app() -> Any:
     import gradio as gr
 
     from novita_ui.config import Settings
-    from novita_ui.pixels import imaging
+    from novita_ui.pixels import imaging, results
     from novita_ui.service import RemoveRequest, Service
 
     service = Service(Settings.load(env={}))
@@ -224,7 +224,7 @@ def _naive_app() -> Any:
     async def remove(value: dict[str, Any]) -> str:
         background = np.asarray(value["background"])[..., :3]
         mask = imaging.mask_from_layers(value["layers"], (background.shape[1], background.shape[0]))
-        data = imaging.encode_output(np.ascontiguousarray(background), "png")
+        data = results.encode_output(np.ascontiguousarray(background), "png")
         result = await service.remove(
             RemoveRequest(engine="local", image=data, mask=mask, output_format="jpeg")
         )

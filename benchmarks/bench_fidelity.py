@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from novita_ui.pixels import imaging, jpegblocks, jpegedit
+from novita_ui.pixels import imaging, jpegblocks, jpegedit, results
 from novita_ui.service import RemoveRequest, _finish
 from tests.images import encode, photo_like
 
@@ -82,7 +82,7 @@ def edit(photo: imaging.Photo, mask: np.ndarray) -> imaging.Array:
 
 def today(photo: imaging.Photo, rgb: imaging.Array, fmt: imaging.OutputFormat) -> bytes:
     """The finishing step before this change: a fixed-quality re-encode of the upright pixels."""
-    return imaging.encode_output(rgb, fmt, alpha=photo.alpha, exif=photo.exif, icc=photo.icc)
+    return results.encode_output(rgb, fmt, alpha=photo.alpha, exif=photo.exif, icc=photo.icc)
 
 
 def new(photo: imaging.Photo, rgb: imaging.Array, fmt: imaging.OutputFormat) -> bytes:

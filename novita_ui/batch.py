@@ -238,11 +238,11 @@ def _check_options(options: BatchOptions, engine: Engine, settings: Settings) ->
 
 
 def _read_single_mask(path: Path) -> bytes:
-    from novita_ui.pixels import imaging
+    from novita_ui.pixels import results
 
     try:
         data = path.read_bytes()
-        imaging.probe_image(data)
+        results.probe_image(data)
     except OSError as error:
         raise InputError(f"cannot read mask {path}: {error.strerror or error}") from None
     except ValueError:

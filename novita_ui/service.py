@@ -32,7 +32,7 @@ from novita_ui.normalise import (
 from novita_ui.normalise import Engine as Engine  # re-exported: front ends name engines through the service
 from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
 from novita_ui.novita.tasks import TaskProgress
-from novita_ui.pixels import changes, crop, formats, imaging, jpegedit, local, select
+from novita_ui.pixels import changes, crop, formats, imaging, jpegedit, local, results, select
 from novita_ui.pixels import preview as previews
 from novita_ui.runtime.budget import MemoryBudget, estimate
 from novita_ui.runtime.guard import SpendGuard
@@ -350,7 +350,7 @@ def _prepare_remote(request: RemoveRequest, whole_photo: bool) -> _Sending:
 def _finish_remote(request: RemoveRequest, sending: _Sending, data: bytes) -> _Finished:
     """Decode the photo again and put Novita's result onto it, changing only the removed area; write it."""
     try:
-        result, _ = imaging.decode_result(data)
+        result, _ = results.decode_result(data)
     except ValueError:
         raise InputError("Novita's result could not be decoded. Try again.") from None
     photo = imaging.open_photo(request.image)
@@ -362,7 +362,7 @@ def _finish_remote(request: RemoveRequest, sending: _Sending, data: bytes) -> _F
         if request.engine == "remove-text":  # a re-encoded whole image: only what is far above its noise
             changed = changes.changed_region(before, result[..., :3])
         else:
-            changed = imaging.changed_area(before, result)
+            changed = results.changed_area(before, result)
         del before
         if not changed.any():
             unchanged = (NO_TEXT_FOUND,) if request.engine == "remove-text" else ()
@@ -447,5 +447,5 @@ def _finish(photo: imaging.Photo, rgb: imaging.Array, request: RemoveRequest) ->
             return _Finished(data, "jpeg blocks", photo.size, flattened, preview=preview)
         except jpegedit.Unsupported as reason:
             log.info("JPEG re-encoded instead of block-edited: %s", reason)
-    data = imaging.encode_result(photo, rgb, fmt, lossless_webp=request.lossless_webp)
+    data = results.encode_result(photo, rgb, fmt, lossless_webp=request.lossless_webp)
     return _Finished(data, "re-encoded", photo.size, flattened, preview=preview)

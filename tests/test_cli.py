@@ -148,7 +148,7 @@ def test_without_a_key_the_cli_says_to_set_the_variable_not_to_enter_one(
 def test_local_defaults_to_auto_like_the_page_so_a_wide_box_gets_patchmatch(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from novita_ui.ui.helpers import quality_of
+    from novita_ui.ui.texts import quality_of
 
     assert quality_of(None) == "auto"  # the page's Offline quality starts at Auto
     # The fixture's mask is a 40 px box on a 120 px photo: far wider than a stroke.

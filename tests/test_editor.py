@@ -16,7 +16,8 @@ import pytest
 from novita_ui.errors import InputError
 from novita_ui.pixels import local
 from novita_ui.ui import editor
-from novita_ui.ui.helpers import Outcome, next_round, quality_of, unique_name
+from novita_ui.ui.outcome import Outcome, next_round, unique_name
+from novita_ui.ui.texts import quality_of
 
 
 def test_gradio_takes_the_translucent_brush_as_colour_and_opacity() -> None:

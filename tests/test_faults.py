@@ -451,7 +451,7 @@ async def test_retries_are_told_through_the_progress_callback(fake: FakeNovita) 
 def test_retries_are_shown_by_the_cli_and_the_web_app(
     fake: FakeNovita, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from novita_ui.ui.helpers import progress_text
+    from novita_ui.ui.texts import progress_text
 
     fake.fail_next("cleanup", Fault.status(503))
     monkeypatch.setattr("novita_ui.config.Settings.load", _fast_load(fast_settings(fake.url)))

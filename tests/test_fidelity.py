@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
 from novita_ui.cli import main
-from novita_ui.pixels import imaging, jpegblocks, jpegedit
+from novita_ui.pixels import imaging, jpegblocks, jpegedit, results
 from novita_ui.service import Engine, RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
 from tests.fake_novita import FakeNovita
@@ -296,13 +296,13 @@ async def test_webp_from_a_lossless_source_can_be_asked_lossy(offline: Service) 
     mask = box_mask(W, H, BOXES[0])
     request = RemoveRequest(engine="local", image=data, mask=mask, output_format="webp", lossless_webp=False)
     result = await offline.remove(request)
-    assert imaging.source_coding(result.data) == imaging.SourceCoding(lossless=False)
+    assert results.source_coding(result.data) == results.SourceCoding(lossless=False)
 
 
 def test_jpeg_quality_is_estimated_from_the_tables() -> None:
     for quality in (50, 75, 85, 90, 95, 100):
         data = encode(photo_like(32, 32), "JPEG", quality=quality)
-        assert imaging.source_coding(data).jpeg_quality == quality
+        assert results.source_coding(data).jpeg_quality == quality
 
 
 async def test_a_jpeg_re_encode_matches_the_source_quality_and_sampling(
@@ -333,7 +333,7 @@ async def test_novita_is_asked_for_png_so_the_removed_area_is_encoded_once(
 
 def test_a_sideways_result_previews_upright(tmp_path: Path) -> None:
     data = jpeg_with_orientation(photo_like(W, H), 6)
-    small, _ = imaging.decode_preview(data, 160)
+    small, _ = results.decode_preview(data, 160)
     assert small.shape[:2] == (160, 120)
 
 
@@ -378,4 +378,4 @@ def test_the_cli_keeps_a_lossless_source_lossless_in_webp_unless_asked(
     out = tmp_path / "out.webp"
     argv = ["local", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"), "-o", str(out), *flag]
     assert main(argv) == 0
-    assert imaging.source_coding(out.read_bytes()).lossless is lossless
+    assert results.source_coding(out.read_bytes()).lossless is lossless

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from novita_ui.errors import InputError
-from novita_ui.pixels import imaging
+from novita_ui.pixels import imaging, results
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
 
 PIXELS = photo_like(40, 30)
@@ -85,7 +85,7 @@ def test_icc_profile_and_alpha_survive_to_the_output() -> None:
     photo = imaging.open_photo(encode(Image.fromarray(rgba), "PNG", icc_profile=icc))
     assert photo.icc == icc and photo.alpha is not None
     for fmt in ("png", "webp"):
-        out = Image.open(io.BytesIO(imaging.encode_output(photo.rgb, fmt, alpha=photo.alpha, icc=photo.icc)))
+        out = Image.open(io.BytesIO(results.encode_output(photo.rgb, fmt, alpha=photo.alpha, icc=photo.icc)))
         assert out.mode == "RGBA" and out.info.get("icc_profile") == icc
         assert np.asarray(out)[..., 3].max() == 128
 
@@ -93,7 +93,7 @@ def test_icc_profile_and_alpha_survive_to_the_output() -> None:
 def test_jpeg_output_flattens_alpha_onto_white() -> None:
     rgb = np.zeros((10, 10, 3), np.uint8)
     alpha = np.zeros((10, 10), np.uint8)
-    out = decode(imaging.encode_output(rgb, "jpeg", alpha=alpha))[1]
+    out = decode(results.encode_output(rgb, "jpeg", alpha=alpha))[1]
     assert out.min() > 245  # transparent black is shown as white, never as a black image
 
 
@@ -228,7 +228,7 @@ def test_paste_masked_changes_only_masked_pixels() -> None:
     original = photo_like(40, 30)
     result = np.zeros((15, 20, 3), np.uint8)  # smaller: resized to fit
     mask = box_mask(40, 30, (10, 10, 20, 20))
-    out = imaging.paste_masked(original, result, mask)
+    out = results.paste_masked(original, result, mask)
     assert (out[mask == 0] == original[mask == 0]).all()
     assert (out[mask > 0] == 0).all()
 
@@ -236,14 +236,14 @@ def test_paste_masked_changes_only_masked_pixels() -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
 def test_probe_accepts_whole_results_and_rejects_any_cut(fmt: str) -> None:
     data = encode(photo_like(200, 150), fmt)
-    assert imaging.probe_image(data) == (fmt, (200, 150))
+    assert results.probe_image(data) == (fmt, (200, 150))
     for cut in (len(data) // 10, len(data) // 2, len(data) * 9 // 10):  # a transfer can stop anywhere
         with pytest.raises(ValueError):
-            imaging.probe_image(data[:cut])
+            results.probe_image(data[:cut])
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("jpeg", "JPEG"), ("png", "PNG"), ("webp", "WEBP")])
 def test_outputs_are_in_the_requested_format_and_size(fmt: imaging.OutputFormat, name: str) -> None:
-    data = imaging.encode_output(PIXELS, fmt)
+    data = results.encode_output(PIXELS, fmt)
     got, pixels = decode(data)
     assert got == name and pixels.shape == PIXELS.shape

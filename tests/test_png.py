@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from novita_ui.pixels import imaging, png
+from novita_ui.pixels import png, results
 from tests.images import photo_like
 
 
@@ -67,7 +67,7 @@ def test_the_file_is_no_larger_than_pillows_and_keeps_exif_and_icc() -> None:
 
 def test_small_images_and_other_modes_are_left_to_pillow() -> None:
     small = Image.fromarray(photo_like(64, 48, seed=7))
-    assert png.encode(small) == imaging.encode_output(np.asarray(small), "png")
+    assert png.encode(small) == results.encode_output(np.asarray(small), "png")
     palette = small.convert("P")
     with Image.open(io.BytesIO(png.encode(palette))) as back:
         assert back.mode == "P" and np.array_equal(np.asarray(back), np.asarray(palette))

@@ -16,7 +16,7 @@ from novita_ui.errors import InputError
 from novita_ui.pixels import imaging
 from novita_ui.pixels.select import Box, select, select_file
 from novita_ui.service import RemoveRequest, Service
-from novita_ui.ui.helpers import GROW_LIMIT, Options
+from novita_ui.ui.options import GROW_LIMIT, Options
 from novita_ui.ui.server import gradio_seams
 from novita_ui.ui.session import JobSpec
 from novita_ui.ui.wiring import build_app, launch_kwargs, queue_kwargs

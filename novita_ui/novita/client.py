@@ -49,7 +49,7 @@ from novita_ui.novita.wire import (
     status_failure,
     transport_failure,
 )
-from novita_ui.pixels import imaging
+from novita_ui.pixels import imaging, results
 
 __all__ = ["KEY_HELP", "ImageResult", "NovitaClient", "ProgressCallback", "TaskProgress", "retry_delay"]
 
@@ -249,7 +249,7 @@ class NovitaClient:
             encoded = encoded.split(",", 1)[1]  # read tolerantly: a data URI holds the same base64
         try:
             data = base64.b64decode(encoded, validate=True)
-            fmt, size = imaging.probe_image(data)
+            fmt, size = results.probe_image(data)
         except (binascii.Error, ValueError):
             raise MalformedResponseError(f"Novita's {name} answer held a damaged image. Try again.") from None
         return ImageResult(data=data, format=fmt, size=size)
@@ -421,7 +421,7 @@ class NovitaClient:
             if response.status_code >= 400:
                 return download_failure(task_id, response.status_code)
             try:
-                fmt, size = imaging.probe_image(response.content)
+                fmt, size = results.probe_image(response.content)
             except ValueError:
                 return download_failure(task_id, "damaged")
             return ImageResult(data=response.content, format=fmt, size=size, task_id=task_id)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from novita_ui.pixels import imaging
+from novita_ui.pixels import imaging, results
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in upright full-resolution pixels; x1, y1 exclusive
 
@@ -183,4 +183,4 @@ def paste_back(original: imaging.Array, result: imaging.Array, region: Region, p
     """Put the result's masked pixels into ``original`` (in place); every other pixel stays the original's."""
     x0, y0, x1, y1 = patch.box
     part = result_patch(result, region, patch.box)
-    original[y0:y1, x0:x1] = imaging.paste_masked(original[y0:y1, x0:x1], part, patch.pixels)
+    original[y0:y1, x0:x1] = results.paste_masked(original[y0:y1, x0:x1], part, patch.pixels)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from novita_ui.pixels import imaging
+from novita_ui.pixels import imaging, results
 
 
 @dataclass(frozen=True)
@@ -29,4 +29,4 @@ def of_result(
     if alpha is not None and size != photo.size:
         alpha = imaging.resize(alpha, size)
     kind: imaging.OutputFormat = "png" if alpha is not None and fmt != "jpeg" else "jpeg"
-    return Preview(imaging.encode_output(small, kind, alpha=alpha), kind)
+    return Preview(results.encode_output(small, kind, alpha=alpha), kind)

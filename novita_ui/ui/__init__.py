@@ -1,7 +1,11 @@
 """The browser app (Gradio Blocks). Imports point one way: ``wiring`` -> ``layout`` / ``app`` -> ``events`` ->
-``session`` / ``helpers``; ``server`` and ``assets`` import nothing of the others but ``server.gradio_seams``.
+``session`` -> the gradio-free modules below; ``server`` and ``assets`` import nothing of the others but
+``server.gradio_seams``.
 
-- ``helpers.py``: constants, :class:`Options`, :class:`Outcome`, pure helpers (texts, masks, previews).
+- No gradio: ``texts.py`` (labels and sentences the page shows), ``options.py`` (:class:`Options`),
+  ``outcome.py`` (:class:`Outcome`, one finished removal, and how results are numbered), ``wording.py``
+  (errors as a user reads them), ``previews.py`` (the working canvas: its size, the photo and a result at that
+  size, the painted mask).
 - ``session.py``: :class:`Session`, one tab's truth: its photo, uploaded mask, job in flight and results.
 - ``events/``: photos and masks (``photos.py``), Remove (``removal.py``), the public endpoints (``api.py``,
   ``tools.py``), refusals and failures as the user sees them (``feedback.py``), all through the narrow
@@ -49,28 +53,20 @@ keep it either. The server's ``NOVITA_API_KEY`` is the fallback, guarded by :cla
 """
 
 from novita_ui.ui.app import App
-from novita_ui.ui.helpers import (
+from novita_ui.ui.options import CACHE_SWEEP, HISTORY_LIMIT, Options
+from novita_ui.ui.outcome import Outcome
+from novita_ui.ui.previews import (
     BRUSH_RADIUS,
-    CACHE_SWEEP,
-    ENGINE_LABELS,
-    FORMATS,
-    HISTORY_LIMIT,
     MIN_CANVAS_SIDE,
-    NO_PHOTO,
-    Options,
-    Outcome,
     canvas_size,
-    engine_note,
-    engine_of,
-    error_title,
     make_preview,
     painted_mask,
-    progress_text,
     result_preview,
-    user_message,
 )
 from novita_ui.ui.session import JobSpec, Photo, Session
+from novita_ui.ui.texts import ENGINE_LABELS, FORMATS, NO_PHOTO, engine_note, engine_of, progress_text
 from novita_ui.ui.wiring import build_app, launch_kwargs, queue_kwargs
+from novita_ui.ui.wording import error_title, user_message
 
 __all__ = [
     "BRUSH_RADIUS",

@@ -26,7 +26,7 @@ from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.photos import PhotoEvents
 from novita_ui.ui.events.removal import RemovalEvents
 from novita_ui.ui.events.selecting import SelectEvents
-from novita_ui.ui.helpers import Options
+from novita_ui.ui.options import Options
 from novita_ui.ui.server.gradio_seams import upload_folder
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import gradio as gr
 
 # BRUSH_RADIUS is in working-canvas pixels. The canvas's longer side is always 768-1024 px
-# (helpers.canvas_size) whatever the photo's size, so a stroke covers the same share of a 640 px photo and
+# (previews.canvas_size) whatever the photo's size, so a stroke covers the same share of a 640 px photo and
 # of a 12 MP one.
-from novita_ui.ui.helpers import BRUSH_RADIUS
+from novita_ui.ui.previews import BRUSH_RADIUS
 
 __all__ = [
     "BRUSH_MAX",

@@ -15,18 +15,17 @@ from typing import Any
 import gradio as gr
 
 from novita_ui.ui import editor as editor_config
-from novita_ui.ui.helpers import (
+from novita_ui.ui.options import GROW_LIMIT, Options
+from novita_ui.ui.session import Session
+from novita_ui.ui.texts import (
     DEFAULT_QUALITY,
     ENGINE_LABELS,
     FORMATS,
-    GROW_LIMIT,
     KEEP_LABEL,
     QUALITY_LABELS,
     REMOVE_LABEL,
-    Options,
     engine_note,
 )
-from novita_ui.ui.session import Session
 
 
 @dataclass

@@ -31,7 +31,9 @@ from novita_ui.errors import InputError
 from novita_ui.normalise import Engine
 from novita_ui.pixels import imaging, local
 from novita_ui.pixels.imaging import checked_format
-from novita_ui.ui.helpers import ENGINE_LABELS, GROW_LIMIT, JOB_LABELS, Outcome, quality_of
+from novita_ui.ui.options import GROW_LIMIT
+from novita_ui.ui.outcome import Outcome
+from novita_ui.ui.texts import ENGINE_LABELS, JOB_LABELS, quality_of
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,10 +30,11 @@ from novita_ui.ui.assets.page import (
 )
 from novita_ui.ui.assets.select_page import SELECT_CSS, SELECT_JS, SELECTED_JS, SELECTION_JS
 from novita_ui.ui.events.tools import endpoints, select_endpoint
-from novita_ui.ui.helpers import CACHE_SWEEP, ENGINE_LABELS, TEXT_LABEL, Options, engine_note
 from novita_ui.ui.layout import Page, build_page
+from novita_ui.ui.options import CACHE_SWEEP, Options
 from novita_ui.ui.server import agents, pagecache, protect
 from novita_ui.ui.server.gradio_seams import build_session_config_once, keep_scratch_in_cache
+from novita_ui.ui.texts import ENGINE_LABELS, TEXT_LABEL, engine_note
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 

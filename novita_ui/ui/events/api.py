@@ -18,7 +18,8 @@ from novita_ui.pixels.select import Box
 from novita_ui.service import RemoveRequest, output_name
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import refusal, unexpected
-from novita_ui.ui.helpers import error_title, read_optional, user_message
+from novita_ui.ui.previews import read_optional
+from novita_ui.ui.wording import error_title, user_message
 
 
 class ApiEndpoints:

@@ -17,7 +17,7 @@ from novita_ui.novita.tasks import TaskProgress
 from novita_ui.runtime import storage
 from novita_ui.runtime.scratch import ScratchSpace
 from novita_ui.service import RemoveRequest, RemoveResult, Service, output_name
-from novita_ui.ui.helpers import Options
+from novita_ui.ui.options import Options
 
 log = logging.getLogger("novita_ui.ui")  # the package's name, as before the split: log lines read the same
 

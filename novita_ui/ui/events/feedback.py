@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from novita_ui.ui.helpers import Outcome
+from novita_ui.ui.outcome import Outcome
 from novita_ui.ui.server.gradio_seams import titled
 
 log = logging.getLogger("novita_ui.ui")

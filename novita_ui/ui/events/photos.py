@@ -14,12 +14,14 @@ from typing import Any
 import gradio as gr
 
 from novita_ui.errors import NovitaUIError
-from novita_ui.pixels import imaging, masks
+from novita_ui.pixels import imaging, masks, results
 from novita_ui.runtime.budget import estimate
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import download_button, refusal, unexpected
-from novita_ui.ui.helpers import NO_PHOTO, REMOVE_LABEL, canvas_size, image_size, make_preview, user_message
+from novita_ui.ui.previews import canvas_size, image_size, make_preview
 from novita_ui.ui.session import Photo, Session
+from novita_ui.ui.texts import NO_PHOTO, REMOVE_LABEL
+from novita_ui.ui.wording import user_message
 
 Changes = dict[str, Any]
 
@@ -163,7 +165,7 @@ class PhotoEvents:
         preview = imaging.open_photo(photo.preview.read_bytes())
         canvas = self.context.scratch.new_file(owner, "canvas-mask.png")
         drawn = masks.overlay(preview.rgb, imaging.fit_mask(mask, photo.preview_size))
-        canvas.write_bytes(imaging.encode_output(drawn, "png"))
+        canvas.write_bytes(results.encode_output(drawn, "png"))
         return canvas
 
     def clear_mask(self, session: Session, act: float | None = None) -> Changes:

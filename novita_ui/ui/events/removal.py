@@ -24,23 +24,20 @@ from novita_ui.service import RemoveRequest, RemoveResult, output_name
 from novita_ui.ui.events import canvas as canvas_check
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import download_button, refusal, unexpected
-from novita_ui.ui.helpers import (
+from novita_ui.ui.options import HISTORY_LIMIT
+from novita_ui.ui.outcome import Outcome, next_round, unique_name
+from novita_ui.ui.previews import result_preview
+from novita_ui.ui.session import JobSpec, Photo, Session
+from novita_ui.ui.texts import (
     BRUSH,
     CANVAS_LOST,
     FLATTENED,
-    HISTORY_LIMIT,
     KEEP_LABEL,
     NO_PHOTO,
     REMOVE_LABEL,
-    Outcome,
-    error_title,
-    next_round,
     progress_text,
-    result_preview,
-    unique_name,
-    user_message,
 )
-from novita_ui.ui.session import JobSpec, Photo, Session
+from novita_ui.ui.wording import error_title, user_message
 
 Changes = dict[str, Any]
 

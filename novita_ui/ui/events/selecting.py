@@ -20,13 +20,13 @@ import numpy as np
 from PIL import Image
 
 from novita_ui.errors import InputError, NovitaUIError
-from novita_ui.pixels import imaging, masks
+from novita_ui.pixels import imaging, masks, results
 from novita_ui.pixels.select import Box
 from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import refusal, unexpected
 from novita_ui.ui.events.photos import kept_strokes
-from novita_ui.ui.helpers import user_message
 from novita_ui.ui.session import Photo, SelectionStep, Session
+from novita_ui.ui.wording import user_message
 
 Changes = dict[str, Any]
 UNDO_DEPTH = 20  # selections a tab can take back, newest first; older ones stay as painted strokes
@@ -93,7 +93,7 @@ class SelectEvents:
     def _write(self, mask: imaging.Array, owner: str, name: str) -> Path:
         layer = masks.as_layer(mask)
         path = self.context.scratch.new_file(owner, name)
-        path.write_bytes(imaging.encode_output(layer[..., :3], "png", alpha=layer[..., 3]))
+        path.write_bytes(results.encode_output(layer[..., :3], "png", alpha=layer[..., 3]))
         return path
 
 
