@@ -147,7 +147,7 @@ def test_guard_is_exact_under_threads():
 
 
 def test_saved_result_has_a_sidecar_without_the_key(tmp_path):
-    record = storage.result_record(
+    made = storage.Made(
         engine="eraser",
         output_format="png",
         size=(40, 30),
@@ -156,6 +156,7 @@ def test_saved_result_has_a_sidecar_without_the_key(tmp_path):
         task_id="t-9",
         timings={"total_s": 1.5},
     )
+    record = storage.result_record(made)
     path = storage.save_result(tmp_path, "cat-cleaned.png", b"PNGDATA", record)
     sidecar = json.loads(path.with_name("cat-cleaned.png.json").read_text())
     assert path.read_bytes() == b"PNGDATA"

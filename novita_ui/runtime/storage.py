@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,30 +155,34 @@ def _sidecar(image: Path) -> Path:
     return image.with_name(image.name + ".json")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Made:
+    """How a result was made, as its sidecar tells it. It has no field for a key, so none can leak into it."""
+
+    engine: str
+    output_format: str
+    size: tuple[int, int]
+    source_name: str | None
+    prompt: str | None = None
+    task_id: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    downscaled: bool = False
+
+
 def result_record(
-    *,
-    engine: str,
-    output_format: str,
-    size: tuple[int, int],
-    source_name: str | None,
-    prompt: str | None = None,
-    task_id: str | None = None,
-    timings: dict[str, float] | None = None,
-    downscaled: bool = False,
-    extra: dict[str, Any] | None = None,
-    now: datetime.datetime | None = None,
+    made: Made, *, extra: dict[str, Any] | None = None, now: datetime.datetime | None = None
 ) -> dict[str, Any]:
-    """The sidecar's content: how a result was made. Takes no key argument, so none can leak into it."""
+    """The sidecar's content: ``made``, then ``extra`` (the result's own facts), stamped ``now``."""
     created = (now or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
     record: dict[str, Any] = {
-        "engine": engine,
-        "prompt": (prompt or "").strip() or None,
-        "format": output_format,
-        "task_id": task_id,
-        "timings": dict(timings or {}),
-        "source_name": source_name,
-        "size": {"width": size[0], "height": size[1]},
-        "downscaled": downscaled,
+        "engine": made.engine,
+        "prompt": (made.prompt or "").strip() or None,
+        "format": made.output_format,
+        "task_id": made.task_id,
+        "timings": dict(made.timings),
+        "source_name": made.source_name,
+        "size": {"width": made.size[0], "height": made.size[1]},
+        "downscaled": made.downscaled,
         "created": created,
     }
     record.update(extra or {})

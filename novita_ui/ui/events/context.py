@@ -59,15 +59,15 @@ class EventContext:
         """A paid task without a result: note it in --output-dir, so it can be found in Novita's dashboard."""
         if self.options.output_dir is None:
             return
-        record = storage.result_record(
+        made = storage.Made(
             engine=request.engine,
             output_format=request.output_format,
             size=(0, 0),
             source_name=source_name or None,
             prompt=request.prompt,
             task_id=task_id,
-            extra={"size": None, "status": "failed", "error": str(error)},
         )
+        record = storage.result_record(made, extra={"size": None, "status": "failed", "error": str(error)})
         stem = Path(output_name(source_name, request.output_format)).stem
         try:
             name = f"{stem}-unfinished.json"
@@ -79,7 +79,7 @@ class EventContext:
         """Save to --output-dir; returns a warning for the user when that failed (the result still shows)."""
         if self.options.output_dir is None:
             return None
-        record = storage.result_record(
+        made = storage.Made(
             engine=result.engine,
             output_format=result.format,
             size=result.size,
@@ -88,8 +88,8 @@ class EventContext:
             task_id=result.task_id,
             timings=result.timings,
             downscaled=result.downscaled,
-            extra=result.record(),
         )
+        record = storage.result_record(made, extra=result.record())
         try:
             storage.save_result(self.options.output_dir, name, result.data, record)
         except OSError as error:
