@@ -1,4 +1,5 @@
-"""Async Novita client: one attempt per call, the retry policy above it, polling with a deadline, downloads.
+"""Async Novita client: each endpoint's work (the eraser's task: submit, poll with a deadline, download;
+cleanup and remove-text in one answer) on the calls of ``calls.Transport`` (one attempt, the retry policy).
 
 The key travels per call (``api_key=``), never inside the shared ``httpx.AsyncClient``: one connection pool
 serves every user of a server while each request carries its own user's key, and nothing but requests built
@@ -14,9 +15,8 @@ import binascii
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -24,31 +24,18 @@ from novita_ui.config import ImageEncoding, Settings
 from novita_ui.errors import (
     APIStatusError,
     BadRequestError,
-    BudgetExhaustedError,
     InputError,
     MalformedResponseError,
-    MissingAPIKeyError,
     NovitaUIError,
     ResultDownloadError,
     TaskFailedError,
     TaskTimeoutError,
 )
 from novita_ui.normalise import mask_or_prompt_problem, text_or_none
-from novita_ui.novita import retry
-from novita_ui.novita.retry import Failure, retry_delay, seconds_text, should_retry
-from novita_ui.novita.scrub import Scrubber
+from novita_ui.novita.calls import Call, ImageResult, SpendBudget, Transport
+from novita_ui.novita.retry import Failure, Sleep, retry_delay, seconds_text, should_retry
 from novita_ui.novita.tasks import PollSchedule, ProgressCallback, TaskProgress, read_task
-from novita_ui.novita.wire import (
-    DASHBOARD,
-    KEY_HELP,
-    Base64Field,
-    download_failure,
-    eraser_body,
-    json_bytes,
-    json_object,
-    status_failure,
-    transport_failure,
-)
+from novita_ui.novita.wire import DASHBOARD, KEY_HELP, Base64Field, eraser_body
 from novita_ui.pixels import imaging, results
 
 __all__ = ["KEY_HELP", "ImageResult", "NovitaClient", "ProgressCallback", "TaskProgress", "retry_delay"]
@@ -63,57 +50,12 @@ REMOVE_TEXT_PATH = "/v3/remove-text"
 # encoding once costs nothing.
 ENCODING_REASONS = frozenset({"INVALID_REQUEST_BODY", "INVALID_IMAGE_FORMAT"})
 
-Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 
 def _no_request_lines(record: logging.LogRecord) -> bool:
     """httpx logs each request's URL at INFO, and a task-result URL holds an upstream-made task id."""
     return record.levelno > logging.INFO
-
-
-class SpendBudget(Protocol):
-    """Something that may refuse a paid request (``guard.SpendGuard``)."""
-
-    def try_acquire(self) -> bool:
-        """Take a slot, or False when none is left."""
-
-    def refusal(self) -> str:
-        """The sentence for a refused request."""
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    """A result image as Novita produced it."""
-
-    data: bytes
-    format: str  # Pillow's name of the format actually received
-    size: tuple[int, int]
-    task_id: str | None = None
-
-
-@dataclass
-class _Call:
-    """One public call: its key, its scrubber, whom to tell, what may veto a POST, its task once created."""
-
-    key: str
-    scrub: Scrubber
-    on_progress: ProgressCallback | None
-    budget: SpendBudget | None
-    task_id: str | None = None  # as shown to people (scrubbed)
-
-    def tell(self, progress: TaskProgress) -> None:
-        if self.on_progress is not None:
-            self.on_progress(progress)
-
-    def notify(self, text: str) -> None:
-        """A retry or a failed check, said to the user (naming the task once one exists)."""
-        self.tell(TaskProgress(self.task_id, "retrying", note=text))
-
-    def charge(self) -> None:
-        """Before each POST attempt: every one of them may bill, so every one takes a slot."""
-        if self.budget is not None and not self.budget.try_acquire():
-            raise BudgetExhaustedError(self.budget.refusal())
 
 
 class NovitaClient:
@@ -133,12 +75,6 @@ class NovitaClient:
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
-        self._api_policy = retry.Policy(
-            settings.max_attempts, settings.backoff_base, settings.max_retry_delay, sleep, rand
-        )
-        self._download_policy = retry.Policy(
-            settings.download_attempts, settings.backoff_base, 5.0, sleep, rand
-        )
         # The eraser encoding that worked last ("auto" setting): a client's own, so two clients (or tests)
         # never see each other's; the web app and the CLI hold one client for their process's life.
         self._eraser_form: ImageEncoding = "data_uri"
@@ -154,6 +90,7 @@ class NovitaClient:
             headers={"User-Agent": "novita-ui/0.1"},
             follow_redirects=False,  # a redirect must never carry the key to another host
         )
+        self._transport = Transport(settings, self._http, sleep, rand)
 
     async def aclose(self) -> None:
         """Close the connection pool (when this client created it)."""
@@ -189,7 +126,7 @@ class NovitaClient:
         prompt = text_or_none(prompt)
         if problem := mask_or_prompt_problem("eraser", mask is not None, prompt):
             raise InputError(problem)
-        call = self._call(api_key, on_progress, budget)
+        call = self._transport.call(api_key, on_progress, budget)
         raw_id = await self._submit_eraser(call, image, mime, mask, prompt, output_format)
         call.task_id = shown = call.scrub(raw_id, limit=120)
         log.info(
@@ -198,7 +135,7 @@ class NovitaClient:
         call.tell(TaskProgress(shown, "created", note=f"Novita task {shown} created; waiting for it"))
         try:
             url = await self._wait_for_task(raw_id, call)
-            return await self._download(url, call)
+            return await self._transport.download(url, call)
         except NovitaUIError as error:
             _name_task(error, shown)
             raise
@@ -215,7 +152,7 @@ class NovitaClient:
         budget: SpendBudget | None = None,
     ) -> ImageResult:
         """Run the synchronous cleanup endpoint (base64 in and out)."""
-        call = self._call(api_key, on_progress, budget)
+        call = self._transport.call(api_key, on_progress, budget)
         body = {
             "image_file": Base64Field(image),
             "mask_file": Base64Field(mask),
@@ -233,15 +170,15 @@ class NovitaClient:
         budget: SpendBudget | None = None,
     ) -> ImageResult:
         """Run the synchronous remove-text endpoint: Novita finds the text itself (no mask)."""
-        call = self._call(api_key, on_progress, budget)
+        call = self._transport.call(api_key, on_progress, budget)
         # ``extra.response_image_type`` is documented for the other synchronous endpoints, not this one:
         # sent anyway (the python SDK sends ``extra`` too), and whatever image type comes back is read.
         body = {"image_file": Base64Field(image), "extra": {"response_image_type": output_format}}
         return await self._synchronous(call, REMOVE_TEXT_PATH, body, "remove-text")
 
-    async def _synchronous(self, call: _Call, path: str, body: dict[str, Any], name: str) -> ImageResult:
+    async def _synchronous(self, call: Call, path: str, body: dict[str, Any], name: str) -> ImageResult:
         """POST a synchronous image endpoint; its answer's ``image_file`` (base64, or a data URI) decoded."""
-        answer = await self._api(call, "POST", path, json_body=body)
+        answer = await self._transport.api(call, "POST", path, json_body=body)
         encoded = answer.get("image_file")
         if not isinstance(encoded, str) or not encoded:
             raise MalformedResponseError(f"Novita's {name} answer held no image. Try again.")
@@ -254,78 +191,23 @@ class NovitaClient:
             raise MalformedResponseError(f"Novita's {name} answer held a damaged image. Try again.") from None
         return ImageResult(data=data, format=fmt, size=size)
 
-    # ---- one call, one attempt ----------------------------------------------------------------------
-
-    def _call(
-        self, api_key: str | None, on_progress: ProgressCallback | None, budget: SpendBudget | None
-    ) -> _Call:
-        key = text_or_none(api_key) or self.settings.api_key
-        if not key:
-            raise MissingAPIKeyError(
-                f"A Novita API key is needed for this engine: enter one, or set NOVITA_API_KEY. {KEY_HELP}. "
-                "The Offline engine works without a key."
-            )
-        return _Call(key, Scrubber([key, self.settings.api_key]), on_progress, budget)
-
-    def _request_parts(
-        self, call: _Call, path: str, json_body: dict[str, Any] | None
-    ) -> tuple[str, dict[str, str], bytes | None]:
-        url = self.settings.base_url.rstrip("/") + path
-        headers = {"Authorization": f"Bearer {call.key}", "Accept": "application/json"}
-        content = json_bytes(json_body) if json_body is not None else None
-        if content is not None:
-            headers["Content-Type"] = "application/json"
-        return url, headers, content
-
-    async def _attempt(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        content: bytes | None,
-        params: dict[str, str] | None,
-        scrub: Scrubber,
-    ) -> dict[str, Any] | Failure:
-        """One HTTP exchange with the API: the JSON object answered, or the failure."""
-        try:
-            response = await self._http.request(method, url, content=content, params=params, headers=headers)
-        except httpx.TransportError as error:
-            return transport_failure(error, method)
-        if response.status_code >= 400:
-            return status_failure(response, scrub)
-        return json_object(response)
-
-    async def _api(
-        self, call: _Call, method: str, path: str, *, json_body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """One API call under the retry policy; returns the JSON object answered."""
-        url, headers, content = self._request_parts(call, path, json_body)
-        return await retry.run(
-            self._api_policy,
-            method,
-            path,
-            lambda: self._attempt(method, url, headers, content, None, call.scrub),
-            notify=call.notify,
-            before_post=call.charge,
-        )
-
     # ---- image-eraser: submit, poll, download -------------------------------------------------------
 
     async def _submit_eraser(
-        self, call: _Call, image: bytes, mime: str, mask: bytes | None, prompt: str | None, fmt: str
+        self, call: Call, image: bytes, mime: str, mask: bytes | None, prompt: str | None, fmt: str
     ) -> str:
         """Create the task (one task at most); returns Novita's task id as sent (unscrubbed: it is polled)."""
         setting = self.settings.eraser_image_encoding
         form: ImageEncoding = setting if setting != "auto" else self._eraser_form
         try:
-            answer = await self._api(
+            answer = await self._transport.api(
                 call, "POST", ERASER_PATH, json_body=eraser_body(form, image, mime, mask, prompt, fmt)
             )
         except BadRequestError as error:
             if setting != "auto" or error.status_code != 400 or error.reason not in ENCODING_REASONS:
                 raise
             other: ImageEncoding = "base64" if form == "data_uri" else "data_uri"
-            answer = await self._api(
+            answer = await self._transport.api(
                 call, "POST", ERASER_PATH, json_body=eraser_body(other, image, mime, mask, prompt, fmt)
             )
             if self._eraser_form != other:
@@ -346,17 +228,18 @@ class NovitaClient:
             )
         return task_id.strip()
 
-    async def _wait_for_task(self, raw_id: str, call: _Call) -> str:
+    async def _wait_for_task(self, raw_id: str, call: Call) -> str:
         """Poll until the task succeeds (returning its image URL), fails, or the deadline passes."""
         settings, task_id = self.settings, call.task_id or ""
-        url, headers, _ = self._request_parts(call, TASK_RESULT_PATH, None)
+        url, headers, _ = self._transport.request_parts(call, TASK_RESULT_PATH, None)
         created = self._clock()
         deadline = created + settings.poll_deadline
         schedule = PollSchedule(settings, created)
         wait, failures, problem = schedule.first_wait(), 0, ""
         while (remaining := deadline - self._clock()) > 0:
             await self._sleep(min(wait, remaining))
-            outcome = await self._attempt("GET", url, headers, None, {"task_id": raw_id}, call.scrub)
+            params = {"task_id": raw_id}
+            outcome = await self._transport.attempt("GET", url, headers, None, params, call.scrub)
             if isinstance(outcome, Failure):
                 failures += 1
                 problem = f" (the last status checks failed: {outcome.summary})"
@@ -383,7 +266,7 @@ class NovitaClient:
             task_id=task_id,
         )
 
-    def _poll_failed(self, failure: Failure, call: _Call, schedule: PollSchedule, failures: int) -> float:
+    def _poll_failed(self, failure: Failure, call: Call, schedule: PollSchedule, failures: int) -> float:
         """A poll failed: the task exists and is paid for, so keep checking (backing off) unless gone."""
         task_id = call.task_id or ""
         reason = failure.error.reason if isinstance(failure.error, APIStatusError) else None
@@ -408,26 +291,6 @@ class NovitaClient:
         )
         call.notify(f"{failure.summary}; checking task {task_id} again in {seconds_text(wait)}")
         return wait
-
-    async def _download(self, url: str, call: _Call) -> ImageResult:
-        """Fetch the result from the object store: no Authorization header, the same retry policy."""
-        task_id = call.task_id or ""
-
-        async def attempt() -> ImageResult | Failure:
-            try:
-                response = await self._http.get(url, follow_redirects=True)
-            except httpx.TransportError:
-                return download_failure(task_id, "no answer")
-            if response.status_code >= 400:
-                return download_failure(task_id, response.status_code)
-            try:
-                fmt, size = results.probe_image(response.content)
-            except ValueError:
-                return download_failure(task_id, "damaged")
-            return ImageResult(data=response.content, format=fmt, size=size, task_id=task_id)
-
-        return await retry.run(self._download_policy, "GET", "result download", attempt, notify=call.notify)
-
 
 def _name_task(error: NovitaUIError, task_id: str) -> None:
     """Every message after a task exists names it (support needs the id to trace it)."""
