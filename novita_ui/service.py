@@ -23,7 +23,7 @@ from novita_ui.config import Settings
 from novita_ui.errors import BudgetExhaustedError, InputError
 from novita_ui.normalise import Engine as Engine  # re-exported: front ends name engines through the service
 from novita_ui.normalise import mask_or_prompt_problem, shrunk_away
-from novita_ui.novita.client import ImageResult, NovitaClient, ProgressCallback
+from novita_ui.novita.client import CallOptions, ImageResult, NovitaClient, ProgressCallback
 from novita_ui.novita.tasks import TaskProgress
 from novita_ui.pixels import changes, crop, formats, imaging, jpegedit, local, results, select
 from novita_ui.pixels import preview as previews
@@ -124,14 +124,11 @@ class Service:
         on_progress: ProgressCallback | None,
         budget: SpendGuard | None,
     ) -> ImageResult:
+        options = CallOptions(
+            api_key=request.api_key, on_progress=on_progress, budget=budget, session=request.session
+        )
         if request.engine == "remove-text":
-            return await self.client.remove_text(
-                payload.image,
-                output_format=_REMOTE_FORMAT,
-                api_key=request.api_key,
-                on_progress=on_progress,
-                budget=budget,
-            )
+            return await self.client.remove_text(payload.image, output_format=_REMOTE_FORMAT, options=options)
         if request.engine == "eraser":
             return await self.client.erase(
                 payload.image,
@@ -139,10 +136,7 @@ class Service:
                 mask=payload.mask,
                 prompt=request.prompt,
                 output_format=_REMOTE_FORMAT,
-                api_key=request.api_key,
-                on_progress=on_progress,
-                budget=budget,
-                session=request.session,
+                options=options,
             )
         assert payload.mask is not None  # _prepare_inputs insists on a mask for cleanup
         return await self.client.cleanup(
@@ -150,9 +144,7 @@ class Service:
             payload.mask,
             output_format=_REMOTE_FORMAT,
             enterprise_plan=request.enterprise_plan,
-            api_key=request.api_key,
-            on_progress=on_progress,
-            budget=budget,
+            options=options,
         )
 
 

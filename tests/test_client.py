@@ -12,7 +12,7 @@ import pytest
 
 from novita_ui import errors
 from novita_ui.config import Settings
-from novita_ui.novita.client import NovitaClient, TaskProgress, retry_delay
+from novita_ui.novita.client import CallOptions, NovitaClient, TaskProgress, retry_delay
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, FakeNovita, Fault, TaskPlan, http_date
 from tests.images import box_mask, decode, encode, photo_like
@@ -77,7 +77,8 @@ async def test_erase_sends_data_uris_polls_and_downloads_without_the_key(fake: F
     fake.task_plan = TaskPlan(queued_polls=1, processing_polls=2)
     seen: list[TaskProgress] = []
     async with make_client(fast_settings(fake.url)) as client:
-        result = await client.erase(IMAGE, mask=MASK, output_format="png", on_progress=seen.append)
+        told = CallOptions(on_progress=seen.append)
+        result = await client.erase(IMAGE, mask=MASK, output_format="png", options=told)
     submit = fake.requests_to("/v3/async/image-eraser")[0]
     assert submit.headers["authorization"] == f"Bearer {TEST_KEY}"
     assert submit.json["image"] == "data:image/jpeg;base64," + base64.b64encode(IMAGE).decode()
@@ -102,7 +103,7 @@ async def test_unknown_statuses_count_as_running(fake: FakeNovita) -> None:
     fake.task_plan = TaskPlan(unknown_status_polls=3)
     seen: list[TaskProgress] = []
     async with make_client(fast_settings(fake.url)) as client:
-        await client.erase(IMAGE, mask=MASK, on_progress=seen.append)
+        await client.erase(IMAGE, mask=MASK, options=CallOptions(on_progress=seen.append))
     assert [p.status for p in seen] == ["created"] + ["unknown"] * 3 + ["succeeded"]
 
 
@@ -118,7 +119,7 @@ async def test_cleanup_sends_bare_base64_and_extra(fake: FakeNovita) -> None:
 async def test_per_call_key_overrides_the_server_key(fake: FakeNovita) -> None:
     fake.valid_keys = {TEST_KEY, "sk_user_2"}
     async with make_client(fast_settings(fake.url)) as client:
-        await client.cleanup(IMAGE, MASK, api_key="sk_user_2")
+        await client.cleanup(IMAGE, MASK, options=CallOptions(api_key="sk_user_2"))
     assert fake.keys_seen == ["sk_user_2"]
 
 
@@ -406,6 +407,13 @@ def test_settings_repr_hides_the_key() -> None:
     settings = Settings.load(env={"NOVITA_API_KEY": "sk_secret_canary"})
     assert settings.api_key == "sk_secret_canary"
     assert "sk_secret_canary" not in repr(settings)
+
+
+def test_a_calls_options_repr_hides_the_key() -> None:
+    """A call's options reach log lines and tracebacks as a repr (a user's key must not)."""
+    options = CallOptions(api_key="sk_secret_canary", session="0123456789")
+    assert options.api_key == "sk_secret_canary"
+    assert "sk_secret_canary" not in repr(options) and "0123456789" in repr(options)
 
 
 # ---- the scrubber and the retry decision ------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 from novita_ui import errors
 from novita_ui.cli import main
 from novita_ui.config import Settings
-from novita_ui.novita.client import ImageResult, NovitaClient, TaskProgress
+from novita_ui.novita.client import CallOptions, ImageResult, NovitaClient, TaskProgress
 from novita_ui.service import RemoveRequest, RemoveResult, Service
 from tests.clock import FakeClock
 from tests.conftest import fast_settings
@@ -319,7 +319,8 @@ async def _erase_with(
     """One eraser call on ``client``."""
     seen: list[TaskProgress] = []
     try:
-        return await client.erase(IMAGE, mask=MASK_PNG, on_progress=seen.append, **kwargs), seen
+        told = CallOptions(on_progress=seen.append)
+        return await client.erase(IMAGE, mask=MASK_PNG, options=told, **kwargs), seen
     except errors.NovitaUIError as error:
         return error, seen
 

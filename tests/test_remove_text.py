@@ -23,7 +23,7 @@ from novita_ui import batch
 from novita_ui.cli import main
 from novita_ui.config import Settings
 from novita_ui.errors import AuthenticationError, BudgetExhaustedError, InputError, MalformedResponseError
-from novita_ui.novita.client import NovitaClient
+from novita_ui.novita.client import CallOptions, NovitaClient
 from novita_ui.pixels import changes, imaging
 from novita_ui.pixels.imaging import OutputFormat
 from novita_ui.runtime.guard import SpendGuard
@@ -84,13 +84,13 @@ async def test_failures_read_like_the_other_engines(fake: FakeNovita) -> None:
     notes: list[str] = []
     async with NovitaClient(fast_settings(fake.url)) as client:
         fake.fail_next("remove-text", Fault.status(503))
-        await client.remove_text(photo, on_progress=lambda p: notes.append(p.note or ""))
+        await client.remove_text(photo, options=CallOptions(on_progress=lambda p: notes.append(p.note or "")))
         assert any("Novita is busy (503); trying again" in n for n in notes)  # the one retry policy
         fake.fail_next("remove-text", Fault.invalid_base64())
         with pytest.raises(MalformedResponseError, match="remove-text answer held a damaged image"):
             await client.remove_text(photo)
         with pytest.raises(AuthenticationError) as caught:
-            await client.remove_text(photo, api_key="sk_not_a_key_at_the_fake")
+            await client.remove_text(photo, options=CallOptions(api_key="sk_not_a_key_at_the_fake"))
     assert "sk_not_a_key_at_the_fake" not in str(caught.value)
 
 

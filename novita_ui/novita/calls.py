@@ -5,7 +5,7 @@ the Authorization header). ``client`` builds each endpoint's work on a :class:`T
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -48,6 +48,17 @@ class ImageResult:
     task_id: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class CallOptions:
+    """Whom a public call is for: their key (None: the settings'), whom to tell how it goes, what may veto a
+    paid POST, and their session (its first 8 characters go into the log line of a task's creation)."""
+
+    api_key: str | None = field(default=None, repr=False)
+    on_progress: ProgressCallback | None = None
+    budget: SpendBudget | None = None
+    session: str | None = None
+
+
 @dataclass
 class Call:
     """One public call: its key, its scrubber, whom to tell, what may veto a POST, its task once created."""
@@ -88,17 +99,15 @@ class Transport:
             settings.download_attempts, settings.backoff_base, 5.0, sleep, rand
         )
 
-    def call(
-        self, api_key: str | None, on_progress: ProgressCallback | None, budget: SpendBudget | None
-    ) -> Call:
+    def call(self, options: CallOptions) -> Call:
         """A public call on the user's key, else the settings' (MissingAPIKeyError when neither is set)."""
-        key = text_or_none(api_key) or self.settings.api_key
+        key = text_or_none(options.api_key) or self.settings.api_key
         if not key:
             raise MissingAPIKeyError(
                 f"A Novita API key is needed for this engine: enter one, or set NOVITA_API_KEY. {KEY_HELP}. "
                 "The Offline engine works without a key."
             )
-        return Call(key, Scrubber([key, self.settings.api_key]), on_progress, budget)
+        return Call(key, Scrubber([key, self.settings.api_key]), options.on_progress, options.budget)
 
     def request_parts(
         self, call: Call, path: str, json_body: dict[str, Any] | None

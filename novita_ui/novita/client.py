@@ -1,10 +1,11 @@
 """Async Novita client: each endpoint's work (the eraser's task: submit, poll with a deadline, download;
 cleanup and remove-text in one answer) on the calls of ``calls.Transport`` (one attempt, the retry policy).
 
-The key travels per call (``api_key=``), never inside the shared ``httpx.AsyncClient``: one connection pool
-serves every user of a server while each request carries its own user's key, and nothing but requests built
-from ``settings.base_url`` ever gets an Authorization header (result images live on another host). Every
-string that came from upstream (reasons, messages, task ids) passes the call's scrubber before anyone sees it.
+The key travels per call (``CallOptions.api_key``), never inside the shared ``httpx.AsyncClient``: one
+connection pool serves every user of a server while each request carries its own user's key, and nothing but
+requests built from ``settings.base_url`` ever gets an Authorization header (result images live on another
+host). Every string that came from upstream (reasons, messages, task ids) passes the call's scrubber before
+anyone sees it.
 """
 
 from __future__ import annotations
@@ -32,13 +33,21 @@ from novita_ui.errors import (
     TaskTimeoutError,
 )
 from novita_ui.normalise import mask_or_prompt_problem, text_or_none
-from novita_ui.novita.calls import Call, ImageResult, SpendBudget, Transport
+from novita_ui.novita.calls import Call, CallOptions, ImageResult, Transport
 from novita_ui.novita.retry import Failure, Sleep, retry_delay, seconds_text, should_retry
 from novita_ui.novita.tasks import PollSchedule, ProgressCallback, TaskProgress, read_task
 from novita_ui.novita.wire import DASHBOARD, KEY_HELP, Base64Field, eraser_body
 from novita_ui.pixels import imaging, results
 
-__all__ = ["KEY_HELP", "ImageResult", "NovitaClient", "ProgressCallback", "TaskProgress", "retry_delay"]
+__all__ = [
+    "KEY_HELP",
+    "CallOptions",
+    "ImageResult",
+    "NovitaClient",
+    "ProgressCallback",
+    "TaskProgress",
+    "retry_delay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,20 +122,19 @@ class NovitaClient:
         mask: bytes | None = None,
         prompt: str | None = None,
         output_format: imaging.OutputFormat = "jpeg",
-        api_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        budget: SpendBudget | None = None,
-        session: str | None = None,
+        options: CallOptions | None = None,
     ) -> ImageResult:
         """Submit an image-eraser task, poll it until done, and download its image.
 
-        ``budget`` is charged once per POST attempt; ``session`` (its first 8 characters) goes into the log
-        line that records the task's creation.
+        ``options.budget`` is charged once per POST attempt; ``options.session`` (its first 8 characters)
+        goes into the log line that records the task's creation.
         """
         prompt = text_or_none(prompt)
         if problem := mask_or_prompt_problem("eraser", mask is not None, prompt):
             raise InputError(problem)
-        call = self._transport.call(api_key, on_progress, budget)
+        options = options or CallOptions()
+        session = options.session
+        call = self._transport.call(options)
         raw_id = await self._submit_eraser(call, image, mime, mask, prompt, output_format)
         call.task_id = shown = call.scrub(raw_id, limit=120)
         log.info(
@@ -147,12 +155,10 @@ class NovitaClient:
         *,
         output_format: imaging.OutputFormat = "png",
         enterprise_plan: bool = False,
-        api_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        budget: SpendBudget | None = None,
+        options: CallOptions | None = None,
     ) -> ImageResult:
         """Run the synchronous cleanup endpoint (base64 in and out)."""
-        call = self._transport.call(api_key, on_progress, budget)
+        call = self._transport.call(options or CallOptions())
         body = {
             "image_file": Base64Field(image),
             "mask_file": Base64Field(mask),
@@ -165,12 +171,10 @@ class NovitaClient:
         image: bytes,
         *,
         output_format: imaging.OutputFormat = "png",
-        api_key: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        budget: SpendBudget | None = None,
+        options: CallOptions | None = None,
     ) -> ImageResult:
         """Run the synchronous remove-text endpoint: Novita finds the text itself (no mask)."""
-        call = self._transport.call(api_key, on_progress, budget)
+        call = self._transport.call(options or CallOptions())
         # ``extra.response_image_type`` is documented for the other synchronous endpoints, not this one:
         # sent anyway (the python SDK sends ``extra`` too), and whatever image type comes back is read.
         body = {"image_file": Base64Field(image), "extra": {"response_image_type": output_format}}

@@ -5,7 +5,8 @@ credit. ``--max-requests-per-hour N`` (or ``NOVITA_MAX_REQUESTS_PER_HOUR``, for 
 every POST attempt made with the server key takes a slot for one hour, each retry included (any attempt may
 bill: a task, a cleanup); polls and downloads are free and never counted, nor are requests made with a
 visitor's own key. ``Service.remove`` decides what counts; the client charges the guard right before each
-POST (``NovitaClient.erase(..., budget=guard)``): a removal refused before anything was sent takes none.
+POST (``NovitaClient.erase(..., options=CallOptions(budget=guard))``): a removal refused before anything was
+sent takes none.
 
 Thread-safe (one lock, no awaits inside), so it serves Gradio's worker threads and its event loop alike.
 """
