@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from novita_ui.pixels import imaging, results
+from novita_ui.pixels import imaging, preview, results
 
 BRUSH_RADIUS = 18  # canvas pixels; the canvas is 768-1024 px wide, so a stroke is ~3.5-5 % of the photo
 MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the same on every photo
@@ -37,11 +37,9 @@ def painted_mask(layer_files: Sequence[str], size: tuple[int, int]) -> imaging.A
 
 def make_preview(photo: imaging.Photo, size: tuple[int, int]) -> bytes:
     """The working-canvas image: the photo at ``size``, JPEG (PNG when it has transparency)."""
-    rgb = imaging.resize(photo.rgb, size) if size != photo.size else photo.rgb
-    alpha = None
-    if photo.alpha is not None:
-        alpha = imaging.resize(photo.alpha, size) if size != photo.size else photo.alpha
-    return results.encode_output(rgb, "png" if alpha is not None else "jpeg", alpha=alpha)
+    # Made as a result's preview is (one way to shrink and encode): the photo is its own "result", and a
+    # format that keeps transparency (png) keeps the canvas's.
+    return preview.of_result(photo, photo.rgb, size, "png").data
 
 
 def result_preview(data: bytes, size: tuple[int, int]) -> bytes:
