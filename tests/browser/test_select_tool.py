@@ -96,20 +96,36 @@ def _inside_and_outside(made: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     return (int(x0 + (x1 - x0) * 0.2), int(y0 + (y1 - y0) * 0.55)), (x0 + 12, y0 + 12)
 
 
-def test_a_box_around_the_car_selects_its_outline_and_remove_takes_it(
-    page: Any, keyless_app: Any, car: tuple[Path, Any]
-) -> None:
+def _select_the_car(
+    page: Any, app: Any, car: tuple[Path, Any], pointer: str = "mouse"
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Open the page, drop the street photo, turn the select tool on and drag a box around the car (mouse, or
+    a finger on a phone); returns once the car's outline shows pink: (a point on the car, one in the box but
+    off the car)."""
     path, made = car
-    page.goto(keyless_app.url)
+    page.goto(app.url)
     wait_app_ready(page)
     drop_file(page, path)
     wait_editor_ready(page)
     on_car, off_car = _inside_and_outside(made)
+    on_phone = pointer == "touch"  # the phone's page is taller than its screen: the button, then the editor
+    if on_phone:
+        page.locator("#select-tool").scroll_into_view_if_needed()
     page.click("#select-tool")
     assert page.get_attribute("#select-tool", "aria-pressed") == "true"
-    _drag_box(page, made.box)
+    if on_phone:
+        page.locator("#editor").scroll_into_view_if_needed()
+    _drag_box(page, made.box, pointer)
     wait_status(page, "The object is selected", timeout=90_000)
     _wait_pink(page, *on_car, pink=True)
+    return on_car, off_car
+
+
+def test_a_box_around_the_car_selects_its_outline_and_remove_takes_it(
+    page: Any, keyless_app: Any, car: tuple[Path, Any]
+) -> None:
+    path, made = car
+    _, off_car = _select_the_car(page, keyless_app, car)
     assert _pinkness(page, *off_car) < 150  # the box's corner is not selected: the outline is
     shot(page, "select-desktop")
     click_remove(page)
@@ -122,16 +138,7 @@ def test_a_box_around_the_car_selects_its_outline_and_remove_takes_it(
 
 
 def test_ctrl_z_takes_the_selection_back(page: Any, keyless_app: Any, car: tuple[Path, Any]) -> None:
-    path, made = car
-    page.goto(keyless_app.url)
-    wait_app_ready(page)
-    drop_file(page, path)
-    wait_editor_ready(page)
-    on_car, _ = _inside_and_outside(made)
-    page.click("#select-tool")
-    _drag_box(page, made.box)
-    wait_status(page, "The object is selected", timeout=90_000)
-    _wait_pink(page, *on_car, pink=True)
+    on_car, _ = _select_the_car(page, keyless_app, car)
     page.keyboard.press("Control+z")
     wait_status(page, "The selection is undone")
     _wait_pink(page, *on_car, pink=False)
@@ -139,18 +146,6 @@ def test_ctrl_z_takes_the_selection_back(page: Any, keyless_app: Any, car: tuple
 
 
 def test_a_finger_drags_the_box_on_a_phone(phone_page: Any, keyless_app: Any, car: tuple[Path, Any]) -> None:
-    page = phone_page
-    path, made = car
-    page.goto(keyless_app.url)
-    wait_app_ready(page)
-    drop_file(page, path)
-    wait_editor_ready(page)
-    on_car, off_car = _inside_and_outside(made)
-    page.locator("#select-tool").scroll_into_view_if_needed()
-    page.click("#select-tool")
-    page.locator("#editor").scroll_into_view_if_needed()
-    _drag_box(page, made.box, pointer="touch")
-    wait_status(page, "The object is selected", timeout=90_000)
-    _wait_pink(page, *on_car, pink=True)
-    assert _pinkness(page, *off_car) < 150
-    shot(page, "select-phone")
+    _, off_car = _select_the_car(phone_page, keyless_app, car, pointer="touch")
+    assert _pinkness(phone_page, *off_car) < 150
+    shot(phone_page, "select-phone")
