@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
 from novita_ui.cli import main
-from novita_ui.pixels import imaging, jpegblocks, jpegedit, results
+from novita_ui.pixels import imaging, jpegblocks, jpegedit, preview, results
 from novita_ui.service import Engine, RemoveRequest, RemoveResult, Service
 from tests.conftest import fast_settings
 from tests.fake_novita import FakeNovita
@@ -332,9 +332,14 @@ async def test_novita_is_asked_for_png_so_the_removed_area_is_encoded_once(
 
 
 def test_a_sideways_result_previews_upright(tmp_path: Path) -> None:
-    data = jpeg_with_orientation(photo_like(W, H), 6)
-    small, _ = results.decode_preview(data, 160)
-    assert small.shape[:2] == (160, 120)
+    # A block-edited JPEG keeps its EXIF orientation (its pixels stay sideways): the page's preview of it,
+    # made from the upright pixels the worker holds, shows it upright.
+    photo = imaging.open_photo(jpeg_with_orientation(photo_like(W, H), 6))
+    made = preview.of_result(photo, photo.rgb, (120, 160), "jpeg")
+    with Image.open(io.BytesIO(made.data)) as small:
+        assert small.size == (120, 160) and made.format == "jpeg"
+        upright = np.asarray(Image.fromarray(photo.rgb).resize((120, 160)), dtype=np.int16)
+        assert np.abs(np.asarray(small.convert("RGB"), dtype=np.int16) - upright).mean() < 6
 
 
 @pytest.mark.parametrize("kind", ["q100-444", "exif-6", "cmyk"])

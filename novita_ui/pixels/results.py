@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, JpegImagePlugin
+from PIL import Image, JpegImagePlugin
 
 from novita_ui.pixels import formats, imaging, png
 
@@ -192,36 +192,3 @@ def encode_result(
         subsampling=subsampling,
         lossless=lossless,
     )
-
-
-def preview(rgb: imaging.Array, max_side: int) -> tuple[imaging.Array, float]:
-    """A downscaled copy whose longer side is at most ``max_side``, and the scale used (1.0 = unchanged)."""
-    h, w = rgb.shape[:2]
-    scale = min(1.0, max_side / max(w, h))
-    if scale >= 1.0:
-        return rgb, 1.0
-    return imaging.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale)))), scale
-
-
-def decode_preview(data: bytes, max_side: int) -> tuple[imaging.Array, imaging.Array | None]:
-    """Decode an (upright) result straight to preview size: RGB and alpha, longer side at most ``max_side``.
-
-    JPEGs decode at 1/2, 1/4 or 1/8 scale (DCT scaling), which is several times faster than a full decode
-    followed by a imaging.resize; other formats decode fully. Raises ValueError for undecodable bytes.
-    """
-    try:
-        image = Image.open(io.BytesIO(data))
-        if image.format == "JPEG":
-            w, h = image.size
-            factor = max(1.0, max(w, h) / max_side)
-            image.draft("RGB", (max(1, int(w / factor)), max(1, int(h / factor))))
-        image.load()
-        # A block-edited JPEG keeps its EXIF orientation (its pixels are stored sideways): show it upright.
-        upright = ImageOps.exif_transpose(image)
-    except Exception as error:  # one meaning for every decoder failure, as in decode_result
-        raise ValueError(f"not a complete image ({type(error).__name__})") from None
-    rgb, alpha = imaging._to_rgb_and_alpha(upright)
-    small, scale = preview(rgb, max_side)
-    if alpha is not None and scale < 1.0:
-        alpha = imaging.resize(alpha, (small.shape[1], small.shape[0]))
-    return small, alpha

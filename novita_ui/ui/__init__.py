@@ -60,8 +60,6 @@ from novita_ui.ui.previews import (
     MIN_CANVAS_SIDE,
     canvas_size,
     make_preview,
-    painted_mask,
-    result_preview,
 )
 from novita_ui.ui.session import JobSpec, Photo, Session
 from novita_ui.ui.texts import ENGINE_LABELS, FORMATS, NO_PHOTO, engine_note, engine_of, progress_text
@@ -89,9 +87,7 @@ __all__ = [
     "error_title",
     "launch_kwargs",
     "make_preview",
-    "painted_mask",
     "progress_text",
     "queue_kwargs",
-    "result_preview",
     "user_message",
 ]

@@ -1,15 +1,14 @@
-"""The editor's working images: the canvas size, the photo and a result at that size, the painted mask."""
+"""The editor's working images: the canvas size and the photo at that size (a result's preview comes from
+the worker that made the result: pixels/preview.of_result)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from novita_ui.pixels import imaging, preview, results
+from novita_ui.pixels import imaging, preview
 
 BRUSH_RADIUS = 18  # canvas pixels; the canvas is 768-1024 px wide, so a stroke is ~3.5-5 % of the photo
 MIN_CANVAS_SIDE = 768  # small photos are shown enlarged so the brush feels the same on every photo
@@ -23,32 +22,11 @@ def canvas_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def painted_mask(layer_files: Sequence[str], size: tuple[int, int]) -> imaging.Array | None:
-    """The union of the editor's stroke layers at the canvas size, or None when nothing is painted."""
-    layers = []
-    for path in layer_files:
-        with Image.open(path) as image:
-            layers.append(np.asarray(image.convert("RGBA")))
-    if not layers:
-        return None
-    mask = imaging.mask_from_layers(layers, size)
-    return mask if mask.any() else None
-
-
 def make_preview(photo: imaging.Photo, size: tuple[int, int]) -> bytes:
     """The working-canvas image: the photo at ``size``, JPEG (PNG when it has transparency)."""
     # Made as a result's preview is (one way to shrink and encode): the photo is its own "result", and a
     # format that keeps transparency (png) keeps the canvas's.
     return preview.of_result(photo, photo.rgb, size, "png").data
-
-
-def result_preview(data: bytes, size: tuple[int, int]) -> bytes:
-    """The result at canvas size, for the after side of the slider and the history."""
-    rgb, alpha = results.decode_preview(data, max(size))
-    if (rgb.shape[1], rgb.shape[0]) != size:
-        rgb = imaging.resize(rgb, size)
-        alpha = None if alpha is None else imaging.resize(alpha, size)
-    return results.encode_output(rgb, "png" if alpha is not None else "jpeg", alpha=alpha)
 
 
 def read_optional(path: str | os.PathLike[str] | None) -> bytes | None:

@@ -23,7 +23,7 @@ body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { displa
 #shortcuts p { margin: 0; }
 #compare { touch-action: none; user-select: none; -webkit-user-select: none; }
 /* Transparency shows as a checkerboard, not as white, in the result views. Only PNG previews can have it
-   (previews.result_preview); an opaque photo's JPEG preview keeps the plain letterbox around it. */
+   (pixels/preview.of_result); an opaque photo's JPEG preview keeps the plain letterbox around it. */
 #result-slider img[data-testid="imageslider-image"][src$=".png"], #history .thumbnail-item img[src$=".png"] {
   background: repeating-conic-gradient(#d9d9d9 0% 25%, #ffffff 0% 50%) 50% / 16px 16px !important;
 }

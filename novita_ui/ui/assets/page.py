@@ -173,7 +173,7 @@ def page_js(max_bytes: int) -> str:
 
 def engine_note_js(without_key: dict[str, str], with_key: dict[str, str]) -> str:
     """The engine hint, computed in the browser as the user types: each engine label's note, picked by
-    whether the API key field is filled in (the server's ``helpers.engine_note`` gives the same notes)."""
+    whether the API key field is filled in (the server's ``texts.engine_note`` gives the same notes)."""
     labels = json.dumps(without_key)
     keyed = json.dumps(with_key)
     return f"(engine, key) => ((key || '').trim() ? {keyed} : {labels})[engine] || ''"

@@ -26,7 +26,6 @@ from novita_ui.ui.events.context import EventContext
 from novita_ui.ui.events.feedback import download_button, refusal, unexpected
 from novita_ui.ui.options import HISTORY_LIMIT
 from novita_ui.ui.outcome import Outcome, next_round, unique_name
-from novita_ui.ui.previews import result_preview
 from novita_ui.ui.session import JobSpec, Photo, Session
 from novita_ui.ui.texts import (
     BRUSH,
@@ -142,10 +141,13 @@ class RemovalEvents:
             session.owner, "after." + ("png" if result.format != "jpeg" else "jpg")
         )
 
+        if result.preview is None:  # every request here asks for one (_request)
+            raise RuntimeError("the service made no preview for the page")
+        shown = result.preview.data
+
         def write() -> None:
             file.write_bytes(result.data)
-            made = result.preview.data if result.preview is not None else None
-            after.write_bytes(made or result_preview(result.data, photo.preview_size))
+            after.write_bytes(shown)
 
         _, warning = await asyncio.gather(
             asyncio.to_thread(write),
@@ -229,6 +231,7 @@ def _request(spec: JobSpec, photo: Photo, session: Session, layers: Any, key: st
             image=photo.original.read_bytes(),
             output_format=spec.output_format,
             api_key=key,
+            preview_size=photo.preview_size,
         )
     painted = canvas_check.painted_strokes(layers, photo.preview_size)
     mask = painted if session.mask is None else masks.merge(painted, session.mask, photo.size)
