@@ -11,7 +11,7 @@ from novita_ui.batch.plan import MASK_SUFFIXES, BatchOptions, Job, match_mask, p
 from novita_ui.batch.report import REPORT_FIELDS, BatchResult, Outcome, Status, write_reports
 from novita_ui.batch.run import (
     CLEANUP_DEFAULT_RATE,
-    NOVITA_DEFAULT_CONCURRENCY,
+    DEFAULT_NOVITA_CONCURRENCY,
     RateLimiter,
     default_rate,
     parse_rate,
@@ -21,8 +21,8 @@ from novita_ui.batch.run import (
 
 __all__ = [
     "CLEANUP_DEFAULT_RATE",
+    "DEFAULT_NOVITA_CONCURRENCY",
     "MASK_SUFFIXES",
-    "NOVITA_DEFAULT_CONCURRENCY",
     "REPORT_FIELDS",
     "BatchOptions",
     "BatchResult",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("novita_ui.batch")
 
 CLEANUP_DEFAULT_RATE = 10 / 60  # Novita's documented default for cleanup and remove-text: 10 images a minute
-NOVITA_DEFAULT_CONCURRENCY = 4
+DEFAULT_NOVITA_CONCURRENCY = 4
 _RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$", re.I)
 _PER_SECOND = {"s": 1.0, "sec": 1.0, "second": 1.0, "h": 3600.0, "hour": 3600.0}
 
@@ -217,7 +217,7 @@ async def run_batch_async(
     own = service is None
     service = service or Service(settings)
     concurrency = options.concurrency or (
-        service.local_workers if engine == "local" else NOVITA_DEFAULT_CONCURRENCY
+        service.local_workers if engine == "local" else DEFAULT_NOVITA_CONCURRENCY
     )
     failed_early = [o for o in outcomes if o.status == "failed"]
     on_done, close = _progress(len(todo) + len(failed_early), options.progress)
