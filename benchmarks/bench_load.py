@@ -43,7 +43,7 @@ def free_port() -> int:
 @contextmanager
 def app_process(base_url: str, novita_concurrency: int, folder: Path) -> Iterator[str]:
     """``python app.py`` as shipped (no server key), with the Novita queue's concurrency set by its flag."""
-    from tests.browser.helpers import start_app, stop_app
+    from tests.app_process import start_app, stop_app
 
     workdir = folder / f"app-{novita_concurrency}"
     workdir.mkdir()
@@ -167,7 +167,7 @@ def soak(requests: int) -> list[dict[str, Any]]:
     """Sequential 12 MP requests (Offline and Novita); memory growth after warm-up and temp-folder size."""
     from gradio_client import Client, handle_file
 
-    from tests.browser.helpers import start_app, stop_app
+    from tests.app_process import start_app, stop_app
     from tests.fake_novita import TEST_KEY
 
     with running_fake_novita() as fake, tempfile.TemporaryDirectory(prefix="bench_soak_") as temp:

@@ -110,7 +110,7 @@ def _settle(process: psutil.Process, seconds: float = 20.0) -> int:
 def load(calls: int, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the load (``env``: the app's extra environment); returns peak/idle/after RSS (bytes), outcomes
     and GET / latencies."""
-    from tests.browser.helpers import start_app, stop_app
+    from tests.app_process import start_app, stop_app
 
     with running_fake_novita() as fake, tempfile.TemporaryDirectory(prefix="bench_memory_") as temp:
         fake.latency = 1.0

@@ -21,7 +21,7 @@ import httpx
 
 from novita_ui.config import Settings
 from novita_ui.ui import App, Options, build_app, launch_kwargs, queue_kwargs
-from tests.browser.helpers import free_port
+from tests.app_process import free_port
 from tests.conftest import fast_settings
 
 USER, PASSWORD = "ann", "s3cret:pass"

@@ -26,7 +26,7 @@ from novita_ui.errors import NovitaUIError
 from novita_ui.pixels import imaging
 from novita_ui.ui import user_message
 from novita_ui.ui.server.protect import basic_credentials, password_ok
-from tests.browser.helpers import AppServer, start_app, stop_app
+from tests.app_process import AppServer, start_app, stop_app
 from tests.fake_novita import FILL, TEST_KEY, TEXT_INK, FakeNovita, running_fake_novita
 from tests.images import box_mask, encode, phone_photo, photo_like
 

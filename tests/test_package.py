@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import novita_ui
-from tests.browser.helpers import free_port
+from tests.app_process import free_port
 from tests.images import box_mask, encode, photo_like
 
 pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser.helpers import free_port, start_app, stop_app
+from tests.app_process import free_port, start_app, stop_app
 from tests.fake_novita import TEST_KEY, FakeNovita
 
 pytestmark = pytest.mark.slow  # app.py subprocesses, a wheel build or many-megapixel photos
@@ -74,7 +74,12 @@ def test_the_fake_server_walk_through_runs_as_written(tmp_path: Path) -> None:
 def test_the_gradio_client_example_runs_as_written(tmp_path: Path) -> None:
     example = _block("docs/api-and-mcp.md", "## From scripts", "python")
     with FakeNovita() as fake:
-        app = start_app(base_url=fake.url, workdir=tmp_path / "app", server_key=None)
+        # Started as a background job without job control starts it (CI, ``make test &``): SIGINT ignored.
+        ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            app = start_app(base_url=fake.url, workdir=tmp_path / "app", server_key=None)
+        finally:
+            signal.signal(signal.SIGINT, ignored)
         try:
             from tests.images import box_mask, encode, photo_like
 

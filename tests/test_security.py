@@ -19,7 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.browser.helpers import AppServer, start_app, stop_app
+from tests.app_process import AppServer, start_app, stop_app
 from tests.fake_novita import FakeNovita, Fault, TaskPlan
 from tests.images import box_mask, encode, photo_like
 

@@ -20,7 +20,7 @@ from novita_ui.ui.options import GROW_LIMIT, Options
 from novita_ui.ui.server import gradio_seams
 from novita_ui.ui.session import JobSpec
 from novita_ui.ui.wiring import build_app, launch_kwargs, queue_kwargs
-from tests.browser.helpers import free_port
+from tests.app_process import free_port
 from tests.conftest import fast_settings
 from tests.images import box_mask, encode, jpeg_with_orientation, photo_like
 from tests.scenes import SHAPES, box_area, iou, scene

@@ -52,8 +52,8 @@ from novita_ui.ui.events.photos import PhotoEvents
 from novita_ui.ui.events.removal import RemovalEvents
 from novita_ui.ui.server import gradio_seams
 from novita_ui.ui.wiring import named
+from tests.app_process import free_port
 from tests.apps import launch
-from tests.browser.helpers import free_port
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, TEXT_INK, FakeNovita, Fault
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, page_read, phone_photo, photo_like

@@ -60,7 +60,7 @@ async def test_worker_processes_yield_the_cpu_to_the_web_server() -> None:
 def test_the_web_server_does_image_work_in_niced_worker_processes(tmp_path: Path) -> None:
     import psutil
 
-    from tests.browser.helpers import start_app, stop_app
+    from tests.app_process import start_app, stop_app
 
     server = start_app(base_url="http://127.0.0.1:9", workdir=tmp_path)
     try:
@@ -75,7 +75,7 @@ def test_the_web_server_does_image_work_in_niced_worker_processes(tmp_path: Path
 def test_worker_processes_end_when_the_server_is_killed(tmp_path: Path) -> None:
     import psutil
 
-    from tests.browser.helpers import start_app
+    from tests.app_process import start_app
 
     server = start_app(base_url="http://127.0.0.1:9", workdir=tmp_path)
     children = psutil.Process(server.process.pid).children()
