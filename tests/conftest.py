@@ -12,23 +12,44 @@ from novita_ui.config import Settings
 from novita_ui.service import Service
 from tests.fake_novita import TEST_KEY, FakeNovita, running_fake_novita
 
+# The browser files in two groups of about equal time (seconds by `pytest --durations`, 2026-12-07), each
+# group on one pytest-xdist worker with its own Chromium and apps. A file not listed joins group "b".
+BROWSER_GROUPS = {
+    "test_session.py": "a",  # 129 s
+    "test_smoke.py": "a",  # 58 s
+    "test_first_use.py": "a",  # 14 s
+    "test_signin.py": "a",  # 7 s
+    "test_editor.py": "b",  # 84 s
+    "test_scenarios.py": "b",  # 77 s
+    "test_select_tool.py": "b",  # 25 s
+    "test_remove_text.py": "b",  # 9 s
+    "test_formats.py": "b",  # 8 s
+}
+
+
+def browser_group(nodeid: str) -> str | None:
+    """The browser group of a test ("tests/browser/a"...), or None for a test outside tests/browser/."""
+    path = nodeid.split("::", 1)[0]
+    if not path.startswith("tests/browser/"):
+        return None
+    return "tests/browser/" + BROWSER_GROUPS.get(path.rsplit("/", 1)[-1], "b")
+
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadfile`` with the browser files as one unit: every test file stays on one pytest-xdist
+    """``--dist loadfile`` with the browser files in two units: every test file stays on one pytest-xdist
     worker (files share an app or a fake server per module, and a few read what earlier tests in the file
-    left in a log), and the browser files run one after another on one worker: one Chromium and one set of
-    ``app.py`` processes, not one per worker, and no two SwiftShader canvases fighting for two cores.
-    (``--dist loadgroup`` would say this with marks, but pytest 9 keeps xdist from reading them.)"""
+    left in a log), and each browser group runs its files one after another on one worker: one Chromium and
+    one set of ``app.py`` processes per group, not per file. (``--dist loadgroup`` would say this with marks,
+    but pytest 9 keeps xdist from reading them.)"""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class FilesAndBrowser(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+    class FilesAndBrowserGroups(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "tests/browser/" if path.startswith("tests/browser/") else path
+            return browser_group(nodeid) or nodeid.split("::", 1)[0]
 
-    return FilesAndBrowser(config, log)
+    return FilesAndBrowserGroups(config, log)
 
 
 # Every variable the code reads (tests/test_environment.py checks this list against the source), and whole

@@ -14,6 +14,7 @@ and is stopped by pid at the end of the session.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tests.browser.helpers import (
     AppServer,
     chromium_context,
     chromium_missing_message,
+    shot,
     start_app,
     stop_app,
 )
@@ -95,27 +97,40 @@ def browser() -> Iterator[Any]:
         yield context
 
 
-def _new_page(browser: Any, viewport: dict[str, int]) -> Iterator[Any]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, so a page fixture can tell that its test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _new_page(browser: Any, viewport: dict[str, int], request: pytest.FixtureRequest) -> Iterator[Any]:
     page = browser.new_page()
     page.set_viewport_size(viewport)
     page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # What the page showed when the test failed: the first thing to look at for a flaky wait.
+        with contextlib.suppress(Exception):
+            shot(page, f"failed-{request.node.name}-{viewport['width']}", full_page=True)
     page.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh desktop-sized tab."""
-    yield from _new_page(browser, DESKTOP)
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh desktop-sized tab (a screenshot of it is saved as failed-<test>-1280.png if the test fails)."""
+    yield from _new_page(browser, DESKTOP, request)
 
 
 @pytest.fixture
-def phone_page(browser: Any) -> Iterator[Any]:
+def phone_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh phone-sized tab (390 x 844)."""
-    yield from _new_page(browser, PHONE)
+    yield from _new_page(browser, PHONE, request)
 
 
 @pytest.fixture(scope="session")

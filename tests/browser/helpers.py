@@ -323,8 +323,11 @@ def select_tool(page: Any, tool: str) -> None:
         button.click()
 
 
-def paint_stroke(page: Any, *fractions: tuple[float, float], steps: int = 5) -> list[tuple[float, float]]:
+def paint_stroke(page: Any, *fractions: tuple[float, float], steps: int = 1) -> list[tuple[float, float]]:
     """Drag the brush through points given as fractions of the image; returns ORIGINAL-image pixel points.
+
+    The brush draws the whole segment between two pointer positions, so one move per segment paints it
+    (``steps`` > 1 adds moves in between: each one costs a SwiftShader frame, ~0.4 s).
 
     The returned list samples the painted centre line (9 points per segment), scaled from the working canvas
     to the original photo, so tests can check the full-resolution result exactly where the user painted.
@@ -410,13 +413,26 @@ def wait_result(page: Any, previous: dict[str, Any] | None = None, timeout: floa
         arg=old,
         timeout=timeout,
     )
-    page.wait_for_function(
-        """() => { const imgs = document.querySelectorAll('#result-slider img');
-                   const loaded = (i) => i.complete && i.naturalWidth > 0;
-                   return imgs.length >= 2 && Array.from(imgs).every(loaded); }""",
-        timeout=timeout,
-    )
+    try:
+        page.wait_for_function(
+            """() => { const imgs = document.querySelectorAll('#result-slider img');
+                       const loaded = (i) => i.complete && i.naturalWidth > 0;
+                       return imgs.length >= 2 && Array.from(imgs).every(loaded); }""",
+            timeout=timeout,
+        )
+    except Exception as error:  # say what the slider held: a flaky wait is then diagnosed from the log
+        shown = page.evaluate(_SLIDER_STATE_JS)
+        raise AssertionError(f"the result was not shown: {shown}; status: {status_text(page)!r}") from error
     return result_info(page)
+
+
+_SLIDER_STATE_JS = """() => ({
+  scrollY: window.scrollY,
+  slider: document.querySelector('#result-slider')?.getBoundingClientRect().toJSON(),
+  images: Array.from(document.querySelectorAll('#result-slider img')).map((i) => ({
+    src: i.src.slice(-60), complete: i.complete, width: i.naturalWidth, loading: i.loading,
+    box: i.getBoundingClientRect().toJSON(), display: getComputedStyle(i).display})),
+})"""
 
 
 def download(page: Any, timeout: float = 30_000) -> tuple[str, bytes]:

@@ -93,7 +93,7 @@ def _over_the_ball(page: Any) -> None:
     left, right = cx - BALL[2] * 1.2, cx + BALL[2] * 1.2
     rows = [cy - r * 0.75 + i * (r * 1.5 / 3) for i in range(4)]
     zigzag = [p for i, y in enumerate(rows) for p in ((left, y), (right, y))[:: 1 if i % 2 == 0 else -1]]
-    paint_stroke(page, *zigzag, steps=1)
+    paint_stroke(page, *zigzag)
 
 
 def test_the_mask_is_see_through_and_a_translucent_stroke_is_removed(keyless_app, page, photos):

@@ -82,7 +82,7 @@ def _open(page: Any, url: str) -> None:
 
 def _stroke(page: Any, start: tuple[float, float], end: tuple[float, float]) -> Points:
     """One straight brush stroke: the brush draws the whole segment from a single move."""
-    return paint_stroke(page, start, end, steps=1)
+    return paint_stroke(page, start, end)
 
 
 def _record_statuses(page: Any) -> None:

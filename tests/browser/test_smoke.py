@@ -156,7 +156,7 @@ def _paint_over_ball(page: Any) -> None:
     left, right = cx - BALL[2] * 1.2, cx + BALL[2] * 1.2
     rows = [cy - r * 0.9 + i * (r * 1.8 / 4) for i in range(5)]
     zigzag = [p for i, y in enumerate(rows) for p in ((left, y), (right, y))[:: 1 if i % 2 == 0 else -1]]
-    paint_stroke(page, *zigzag, steps=1)
+    paint_stroke(page, *zigzag)
 
 
 def test_the_ball_goes_away_on_desktop_and_phone(keyless_app, page, phone_page, photos):
