@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -215,8 +217,13 @@ def test_32_concurrent_sessions_each_get_their_own_result_with_their_own_key(
     users = 32
     keys = [f"sk_session_{i:02d}" for i in range(users)]
     with FakeNovita(valid_keys=set(keys)) as fake:
-        fake.latency = 1.0
+        # Every request waits at the fake until all 32 have arrived: sessions served one after another (or
+        # fewer at a time) never get an answer, and no real seconds are waited out when they are concurrent.
+        release = threading.Event()
+        fake.fail_next("cleanup", *[Fault.hold(release, limit=60)] * users)
         server = start_app(base_url=fake.url, workdir=tmp_path)
+        arrived: list[int] = []  # how many requests had arrived when they were released
+        watcher = threading.Thread(target=_release_when, args=(fake, users, release, arrived))
         try:
             inputs = []
             for i in range(users):
@@ -233,8 +240,11 @@ def test_32_concurrent_sessions_each_get_their_own_result_with_their_own_key(
                 with Image.open(_call(clients[i], "/cleanup", pair, key)) as result:
                     return result.size
 
+            watcher.start()
             with ThreadPoolExecutor(max_workers=users) as pool:
                 sizes = list(pool.map(one, range(users)))
+            watcher.join(5)
+            assert arrived == [users], f"the sessions were not served at once: {arrived} of {users} arrived"
             assert sizes == [size for *_, size in inputs], "every session got its own result"
             seen = {
                 r.headers["authorization"].removeprefix("Bearer "): r.extras["image_size"]
@@ -242,10 +252,21 @@ def test_32_concurrent_sessions_each_get_their_own_result_with_their_own_key(
             }
             assert len(fake.requests_to("/v3/cleanup")) == users, "nothing lost, nothing repeated"
             assert seen == {key: size for key, _, size in inputs}, "every request carried its session's key"
-            for client in clients:
-                client.close()
+            with ThreadPoolExecutor(max_workers=users) as pool:  # a client takes ~0.8 s to close after a call
+                list(pool.map(lambda client: client.close(), clients))
         finally:
+            release.set()
             stop_app(server)
+
+
+def _release_when(fake: FakeNovita, count: int, release: threading.Event, arrived: list[int]) -> None:
+    """Set ``release`` once ``count`` cleanup requests have arrived at the fake (or after 60 s); ``arrived``
+    gets how many had arrived by then."""
+    deadline = time.monotonic() + 60
+    while len(fake.requests_to("/v3/cleanup")) < count and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the fake for arrivals, not pacing the test
+    arrived.append(len(fake.requests_to("/v3/cleanup")))
+    release.set()
 
 
 def test_the_cli_never_prints_or_writes_the_key(
