@@ -271,7 +271,7 @@ def test_phone_full_width_photo_remove_in_reach_and_touch_paints(keyless_app, ph
         page.wait_for_function(
             """([pw, min]) => parseFloat(document.querySelector('#editor .zoom-number span').textContent)
                               / 100 * pw >= min""",
-            arg=[pw, 0.8 * width],
+            arg=[pw, 0.92 * width],  # 368 of 390 px: the page keeps 6 px margins on a phone
             timeout=60_000,
         )
     except Exception as error:

@@ -5,11 +5,15 @@ Screenshots go to test-output/screenshots/first-use-*.png.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.browser.helpers import (
+    PHONE,
     click_remove,
     drop_file,
+    image_rect,
     photo_info,
     set_prompt,
     shot,
@@ -78,3 +82,44 @@ def test_a_refused_removes_toast_reads_as_text(keyless_app: Any, page: Any, phot
     shot(page, "first-use-refused")
     assert photo_info(page)["name"]
 
+
+# ---- helpers -----------------------------------------------------------------------------------------------
+
+
+def _wait_until(page: Any, check: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Retry ``check`` on every other animation frame until it holds (the canvas and the slider redraw
+    asynchronously); returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return True
+
+
+def _open(page: Any, url: str, photo: Any) -> dict[str, Any]:
+    page.goto(url)
+    wait_app_ready(page)
+    drop_file(page, photo)
+    return wait_editor_ready(page)
+
+
+# ---- 390 x 844: the photo at the screen's width ------------------------------------------------------------
+
+
+def test_on_a_phone_the_photo_spans_nearly_the_screens_width(
+    keyless_app: Any, phone_page: Any, photos: Any
+) -> None:
+    page = phone_page
+    pw, _ = _open(page, keyless_app.url, photos["scene"])["preview"]
+    width = PHONE["width"]
+    editor = page.locator("#editor").bounding_box()
+    assert editor["width"] >= width - 20, (
+        f"the editor is {editor['width']:.0f} px wide on a {width} px screen"
+    )
+    # The page zooms the photo to the editor's width once it is drawn.
+    drawn = _wait_until(page, lambda: pw * image_rect(page)[2] >= 0.92 * width)
+    shot(page, "first-use-phone-width")
+    assert drawn, f"the photo is drawn {pw * image_rect(page)[2]:.0f} px wide on a {width} px screen"
+    remove = page.locator("#remove").bounding_box()
+    assert remove["y"] + remove["height"] <= PHONE["height"], "Remove is below the first screen"

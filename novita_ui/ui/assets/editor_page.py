@@ -42,13 +42,23 @@ body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { displa
   #editor .toolbar-wrap .half-container { flex-direction: row !important; }
   /* 50vh: Remove stays on the first screen under the select button and the brush size. */
   #editor { height: 50vh !important; max-height: 560px; }
-  .gradio-container .main.app { padding-left: 6px !important; padding-right: 6px !important; }
   /* Remove comes right under the photo, before the engine settings. */
   #remove { order: -2; }
   #status { order: -1; }
   #shortcuts { display: none; }
 }
 """
+
+# Rules for what lies outside Gradio's app column, sent in the page's <head> as they are: Gradio rewrites the
+# ``css`` it is given so that every rule inside an @media block only matches within its ``.contain`` column
+# (gradio's prefix_css keeps no unscoped copy of those), so a phone rule for the page's own margins (Gradio's
+# ``.app`` padding, 32 px a side: the photo got 317 px of a 390 px screen) never applied.
+EDITOR_HEAD = """<style>
+@media (max-width: 640px) {
+  /* Phones: the editor, and so the photo, takes nearly the screen's width. */
+  .gradio-container .main.app { padding-left: 6px; padding-right: 6px; }
+}
+</style>"""
 
 # Runs once when the page loads (chained after page.PAGE_JS). Exposes window.nuBrushSize(n) and
 # window.nuBrushSizeSettled() for tests.
