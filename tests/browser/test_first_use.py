@@ -5,12 +5,18 @@ Screenshots go to test-output/screenshots/first-use-*.png.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from tests.browser.helpers import (
+    EDITOR_CANVAS,
     PHONE,
+    choose_engine,
     click_remove,
     drop_file,
     image_rect,
@@ -21,6 +27,8 @@ from tests.browser.helpers import (
     wait_editor_ready,
     wait_toast,
 )
+
+Pixels = np.ndarray
 
 
 def _brush_size_in_editor(page: Any) -> int:
@@ -86,6 +94,26 @@ def test_a_refused_removes_toast_reads_as_text(keyless_app: Any, page: Any, phot
 # ---- helpers -----------------------------------------------------------------------------------------------
 
 
+def _screen_pixels(page: Any, box: dict[str, float]) -> Pixels:
+    """The RGB pixels on screen inside ``box`` (page coordinates of the viewport), from a real screenshot."""
+    clip = {k: float(box[k]) for k in ("x", "y", "width", "height")}
+    data = page.screenshot(clip=clip)
+    pixels: Pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    return pixels
+
+
+def _red(pixels: Pixels) -> Pixels:
+    """Where the garden scene's red ball shows."""
+    mask: Pixels = (pixels[..., 0] > 170) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
+    return mask
+
+
+def _pink(pixels: Pixels) -> Pixels:
+    """Where the translucent pink brush shows (over the sky and over the lawn)."""
+    mask: Pixels = (pixels[..., 0] > 150) & (pixels[..., 2] > 120) & (pixels[..., 1] < 120)
+    return mask
+
+
 def _wait_until(page: Any, check: Callable[[], bool], timeout: float = 30.0) -> bool:
     """Retry ``check`` on every other animation frame until it holds (the canvas and the slider redraw
     asynchronously); returns its last answer."""
@@ -123,3 +151,86 @@ def test_on_a_phone_the_photo_spans_nearly_the_screens_width(
     assert drawn, f"the photo is drawn {pw * image_rect(page)[2]:.0f} px wide on a {width} px screen"
     remove = page.locator("#remove").bounding_box()
     assert remove["y"] + remove["height"] <= PHONE["height"], "Remove is below the first screen"
+
+
+# ---- Space + drag pans, whatever has focus -----------------------------------------------------------------
+
+
+def _ball_and_pink(page: Any) -> tuple[tuple[float, float] | None, int]:
+    """Where the ball shows in the editor (the centre of its red pixels) and how many pixels are pink."""
+    box = page.locator(EDITOR_CANVAS).bounding_box()
+    pixels = _screen_pixels(page, box)
+    ys, xs = np.nonzero(_red(pixels))
+    centre = (box["x"] + float(xs.mean()), box["y"] + float(ys.mean())) if len(xs) else None
+    return centre, int(_pink(pixels).sum())
+
+
+def _ball_seen(page: Any) -> tuple[tuple[float, float], int]:
+    """:func:`_ball_and_pink`, when the ball must show."""
+    centre, pink = _ball_and_pink(page)
+    assert centre is not None, "the ball does not show in the editor"
+    return centre, pink
+
+
+def _space_drag(page: Any, by: tuple[float, float]) -> None:
+    """Hold Space and drag across the middle of the editor by ``by`` pixels, then let go of both."""
+    box = page.locator(EDITOR_CANVAS).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.keyboard.down(" ")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 4):
+        page.mouse.move(x + by[0] * i / 3, y + by[1] * i / 3)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    page.mouse.move(0, 0)  # the brush outline under the pointer would show in the screenshots
+
+
+def _pans(page: Any, by: tuple[float, float]) -> None:
+    """Space + drag moves the photo with the pointer and paints nothing."""
+    (x0, y0), pink = _ball_seen(page)
+    _space_drag(page, by)
+
+    def moved() -> bool:
+        centre, _ = _ball_and_pink(page)
+        return centre is not None and abs(centre[0] - x0 - by[0]) < 15 and abs(centre[1] - y0 - by[1]) < 15
+
+    assert _wait_until(page, moved, timeout=10), f"Space+drag did not pan (focus: {_focus(page)})"
+    assert _ball_and_pink(page)[1] == pink, f"Space+drag painted (focus: {_focus(page)})"
+
+
+def _focus(page: Any) -> str:
+    return str(page.evaluate("() => document.activeElement?.outerHTML.slice(0, 80)"))
+
+
+def test_space_and_drag_pans_after_clicking_a_radio_or_a_button(
+    keyless_app: Any, page: Any, photos: Any
+) -> None:
+    _open(page, keyless_app.url, photos["scene"])
+    size = page.locator('#brush-size input[type="number"]')
+    # The photo fits the editor: there is nothing to pan, and Space+drag paints nothing either.
+    (x0, y0), _ = _ball_seen(page)
+    _space_drag(page, (-90, -60))
+    (x1, y1), pink = _ball_seen(page)
+    assert pink == 0, "Space+drag painted over the photo"
+    assert abs(x1 - x0) < 3 and abs(y1 - y0) < 3, "the photo moved"
+    box = page.locator(EDITOR_CANVAS).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)  # zoomed in, the photo can be panned
+    page.wait_for_function("() => !document.querySelector('#editor button[aria-label=Pan]')?.disabled")
+    page.mouse.move(0, 0)
+    choose_engine(page, "Offline")  # the engine's radio button has focus
+    _pans(page, (-90, -60))
+    page.click("#brush-size button")  # a button has focus: the brush size's reset
+    page.keyboard.press("]")
+    page.keyboard.press("]")
+    grown = size.input_value()
+    _pans(page, (60, 40))
+    shot(page, "first-use-space-pan")
+    assert size.input_value() == grown, "the Space meant for panning pressed the focused button"
+    # Space alone (no drag) still presses the focused button, as keyboard users expect.
+    page.focus("#brush-size button")  # the drag took the focus away, as a click on the photo does
+    page.keyboard.press(" ")
+    page.wait_for_function(
+        "(n) => document.querySelector('#brush-size input[type=number]').value !== n", arg=grown
+    )

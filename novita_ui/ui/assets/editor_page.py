@@ -91,7 +91,7 @@ EDITOR_JS = """
   };
   document.addEventListener('pointerup', (e) => {
     sync();
-    if (inside(e.target, '#editor .pixi-target') && (on('Brush') || on('Erase'))) {
+    if (inside(e.target, '#editor .pixi-target') && (on('Brush') || on('Erase')) && spaceFrom === null) {
       strokes += 1; undone = 0;
     }
   }, true);
@@ -204,8 +204,11 @@ EDITOR_JS = """
   new MutationObserver(() => { clearTimeout(settling); settling = setTimeout(fitWidth, 500); })
     .observe(document.body, {subtree: true, childList: true, characterData: true});
 
-  // Keys. None fires while the user types in a text field.
-  let panningFrom = null;
+  // Keys. None fires while the user types in a text field. Hold Space and drag to pan, whatever else has
+  // focus (the radio or button just clicked): Space is the pan's while held, and a focused control gets its
+  // own Space only when it comes up with no drag in between.
+  const PRESSABLE = 'button, summary, [role="button"], input[type="radio"], input[type="checkbox"]';
+  let panningFrom = null, spaceFrom = null, dragged = false;
   document.addEventListener('keydown', (e) => {
     if (typing(e.target) || e.isComposing) return;
     const mod = e.ctrlKey || e.metaKey, key = e.key.toLowerCase();
@@ -220,15 +223,39 @@ EDITOR_JS = """
     else if (e.key === '[') applySize(Math.min(size - 1, size / 1.25));
     else if (e.key === 'Enter' && !inside(e.target, 'button, a, [role="button"]')) {
       if (!e.repeat) q('#remove')?.click();
-    } else if (e.key === ' ' && hasPhoto() && !inside(e.target, 'button')) {
-      if (!e.repeat && panningFrom === null) { panningFrom = on('Erase') ? 'Erase' : 'Brush'; press('Pan'); }
+    } else if (e.key === ' ' && hasPhoto()) {
+      e.stopImmediatePropagation();  // the Space is the pan's, not the focused control's (see keyup)
+      if (!e.repeat && spaceFrom === null) {
+        spaceFrom = e.target; dragged = false;
+        panningFrom = on('Erase') ? 'Erase' : 'Brush';
+        press('Pan');
+      }
     } else if (key === 'c' && q('#result-slider img')) comparing(true);
     else handled = false;
     if (handled) e.preventDefault();
   }, true);
   document.addEventListener('keyup', (e) => {
-    if (e.key === ' ' && panningFrom !== null) { press(panningFrom); panningFrom = null; }
+    if (e.key === ' ' && spaceFrom !== null) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      if (on('Pan')) press(panningFrom);
+      const target = spaceFrom;
+      spaceFrom = null; panningFrom = null;
+      // Space tapped without a drag: what it does on its own (a keyboard user's Space presses a button).
+      if (!dragged && target instanceof HTMLElement && target.matches(PRESSABLE)) target.click();
+    }
     if (e.key.toLowerCase() === 'c') comparing(false);
+  }, true);
+  window.addEventListener('blur', () => {  // Space let go in another window: no keyup comes here
+    if (spaceFrom !== null && on('Pan')) press(panningFrom);
+    spaceFrom = null; panningFrom = null;
+  });
+  // While Space is held, a press on the photo is a pan, never a stroke: when the photo fits the editor,
+  // Gradio's Pan is off (nothing to pan) and the press would paint.
+  document.addEventListener('pointerdown', (e) => {
+    if (spaceFrom === null || !inside(e.target, '#editor .pixi-target')) return;
+    dragged = true;
+    if (!on('Pan')) { e.preventDefault(); e.stopImmediatePropagation(); }
   }, true);
 }
 """
