@@ -25,6 +25,7 @@ from tests.browser.helpers import (
     shot,
     wait_app_ready,
     wait_editor_ready,
+    wait_status,
     wait_toast,
 )
 
@@ -234,3 +235,43 @@ def test_space_and_drag_pans_after_clicking_a_radio_or_a_button(
     page.wait_for_function(
         "(n) => document.querySelector('#brush-size input[type=number]').value !== n", arg=grown
     )
+
+
+# ---- a refused Remove leaves the page where it is ----------------------------------------------------------
+
+
+def _frames(page: Any, count: int) -> None:
+    """Let the page draw ``count`` frames."""
+    page.evaluate(
+        """(n) => new Promise((done) => {
+            const next = (left) => (left ? requestAnimationFrame(() => next(left - 1)) : done());
+            next(n); })""",
+        count,
+    )
+
+
+def _in_view(page: Any, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    return bool(box and box["y"] >= 0 and box["y"] + min(box["height"], 100) <= page.viewport_size["height"])
+
+
+def test_a_refused_remove_leaves_the_page_where_it_is(keyless_app: Any, page: Any, photos: Any) -> None:
+    _open(page, keyless_app.url, photos["scene"])
+    page.evaluate(
+        "() => { window.__nuScrolls = 0; addEventListener('scroll', () => { window.__nuScrolls++; }); }"
+    )
+    click_remove(page)  # nothing painted: the message points to the editor
+    wait_toast(page, "Paint over")  # the refused job has ended: what follows it has run
+    wait_status(page, "Not removed")
+    _frames(page, 5)  # a scroll started by then shows in scrollY or in the scroll events
+    assert page.evaluate("() => [window.scrollY, window.__nuScrolls]") == [0, 0], "the page scrolled away"
+    assert _in_view(page, "#editor")
+    choose_engine(page, "Novita Eraser")
+    set_prompt(page, "ball")
+    click_remove(page)  # no key anywhere: the message points to the key field
+    wait_toast(page, "API key")
+    wait_status(page, "API key")
+    _frames(page, 5)
+    shot(page, "first-use-refused-in-place")
+    assert page.evaluate("() => [window.scrollY, window.__nuScrolls]") == [0, 0], "the page scrolled away"
+    assert _in_view(page, "#api-key")
