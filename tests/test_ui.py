@@ -779,7 +779,7 @@ def test_a_second_click_while_a_job_runs_sends_nothing(keyless_app, tmp_path, mo
     _, session = _load(keyless_app, photo)
     assert session.photo is not None
     session.start(JobSpec.parse({"id": "running", "engine": "Offline", "format": "png", "after": 0}))
-    assert _remove(keyless_app, session, None, prompt="x") == []  # ignored: no status, no result
+    assert _remove(keyless_app, session, None, prompt="x") == [{}]  # ignored: nothing on the page changes
 
 
 def _clicked(session: Session, page: dict[str, Any]) -> dict[str, Any]:
@@ -953,6 +953,16 @@ def test_handlers_answer_by_name_and_keep_their_gradio_signature():
     wrapped, outputs = named(handler, {"status": "STATUS-COMPONENT"})
     assert asyncio.run(wrapped("x", None)) == {"STATUS-COMPONENT": "x"} and outputs == ["STATUS-COMPONENT"]
     assert list(inspect.signature(wrapped).parameters) == ["path", "request"]
+
+
+def test_a_handler_with_nothing_to_change_leaves_every_output_as_it_is():
+    """No changes (a stale photo action, the null job sent to the other engine's queue) skip every output:
+    Gradio refuses an empty dict ("didn't return enough output values")."""
+    with gr.Blocks() as demo:
+        fn, outputs = named(lambda: {}, {"a": gr.Textbox("A"), "b": gr.Textbox("B")})
+        gr.Button().click(fn, None, outputs)
+    answer = asyncio.run(demo.process_api(block_fn=0, inputs=[], state=None))
+    assert answer["data"] == [gr.skip(), gr.skip()]
 
 
 def test_the_ui_package_keeps_its_shape():

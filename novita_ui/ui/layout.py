@@ -197,7 +197,8 @@ def build_page(options: Options, has_server_key: bool) -> Page:
     with gr.Row():
         gr.Button("Hold to see the original", elem_id="compare", size="sm", variant="secondary")
         download = gr.DownloadButton("Download", elem_id="download", interactive=False, variant="primary")
-        keep = gr.Button(KEEP_LABEL, elem_id="keep-editing", interactive=False)
+        # Shown with the first result (removal.py): before it, it would be a button that does nothing.
+        keep = gr.Button(KEEP_LABEL, elem_id="keep-editing", visible=False)
     history = gr.Gallery(
         label="This session's results (click one to show it again)",
         elem_id="history",

@@ -61,7 +61,9 @@ def named(handler: Callable[..., Any], outputs: dict[str, Any]) -> tuple[Callabl
     The wrapper keeps the handler's signature, so Gradio still injects gr.Request, gr.Progress, SelectData."""
 
     def convert(changes: dict[str, Any] | None) -> dict[Any, Any]:
-        return {outputs[name]: value for name, value in (changes or {}).items()}
+        # No changes: every output is skipped (Gradio refuses an empty dict: "didn't return enough values").
+        converted = {outputs[name]: value for name, value in (changes or {}).items()}
+        return converted or {component: gr.skip() for component in outputs.values()}
 
     if inspect.isasyncgenfunction(handler):
 

@@ -13,18 +13,24 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from novita_ui.ui.texts import KEEP_LABEL
+from tests.browser.conftest import BALL
 from tests.browser.helpers import (
     EDITOR_CANVAS,
     PHONE,
     choose_engine,
     click_remove,
     drop_file,
+    history_count,
     image_rect,
+    paint_stroke,
     photo_info,
+    set_grow,
     set_prompt,
     shot,
     wait_app_ready,
     wait_editor_ready,
+    wait_result,
     wait_status,
     wait_toast,
 )
@@ -131,6 +137,15 @@ def _open(page: Any, url: str, photo: Any) -> dict[str, Any]:
     wait_app_ready(page)
     drop_file(page, photo)
     return wait_editor_ready(page)
+
+
+def _paint_out_the_ball(page: Any) -> None:
+    """A zigzag over the whole ball, grown a little, so the Offline fill takes all of it."""
+    cx, cy, r = BALL[0], BALL[1], BALL[2] * 4 / 3  # r as a fraction of the 4:3 scene's height
+    left, right = cx - BALL[2] * 1.2, cx + BALL[2] * 1.2
+    rows = [cy - r * 0.75 + i * (r * 1.5 / 3) for i in range(4)]
+    paint_stroke(page, *[p for i, y in enumerate(rows) for p in ((left, y), (right, y))[:: 1 - 2 * (i % 2)]])
+    set_grow(page, 6)
 
 
 # ---- 390 x 844: the photo at the screen's width ------------------------------------------------------------
@@ -275,3 +290,28 @@ def test_a_refused_remove_leaves_the_page_where_it_is(keyless_app: Any, page: An
     shot(page, "first-use-refused-in-place")
     assert page.evaluate("() => [window.scrollY, window.__nuScrolls]") == [0, 0], "the page scrolled away"
     assert _in_view(page, "#api-key")
+
+
+# ---- the result: whole at first sight, compared by dragging, Keep editing only with a result ---------------
+
+
+def test_keep_editing_shows_only_with_a_result_and_keeps_its_label(
+    keyless_app: Any, page: Any, photos: Any
+) -> None:
+    keep = page.locator("#keep-editing")
+    _open(page, keyless_app.url, photos["scene"])
+    assert not keep.is_visible(), "Keep editing shows before there is any result to keep"
+    click_remove(page)  # refused: nothing painted
+    wait_status(page, "Not removed")
+    shot(page, "first-use-keep-refused", full_page=True)
+    assert not keep.is_visible(), f"after a refusal, Keep editing shows as {keep.inner_text()!r}"
+    _paint_out_the_ball(page)
+    click_remove(page)
+    first = wait_result(page, timeout=240_000)
+    assert keep.is_visible() and keep.is_enabled() and keep.inner_text() == KEEP_LABEL
+    choose_engine(page, "Novita Eraser")
+    click_remove(page)  # refused again (no key): the result, its history and Keep editing stay
+    wait_status(page, "API key")
+    assert keep.inner_text() == KEEP_LABEL and keep.is_enabled() and history_count(page) == 1
+    keep.click()
+    wait_status(page, f"Editing the result further ({first['name']})")

@@ -56,7 +56,10 @@ class RemovalEvents:
     ) -> AsyncIterator[Changes]:
         """Remove what the user painted/described; streams status lines, then the result panel."""
         if not job:
-            return  # the other engine's queue was sent null: no job there
+            # The other engine's queue was sent null: no job there, and nothing on the page changes. (A
+            # generator that yields nothing sets every output to None: Keep editing lost its label.)
+            yield {}
+            return
         try:
             spec = JobSpec.parse(job)
         except InputError as error:
@@ -65,8 +68,8 @@ class RemovalEvents:
         if not session.start(spec):
             # A second click (of a double-click, say): it starts nothing. When nothing runs any more, the
             # page gets the tab's job count again, so a page that missed it cannot stay stuck.
-            if session.running is None:
-                yield {"jobs": session.started, "remove": _remove_button(session)}
+            idle = session.running is None
+            yield {"jobs": session.started, "remove": _remove_button(session)} if idle else {}
             return
         try:
             read = _Read(job.get("layers"), job.get("canvas"))
@@ -274,7 +277,7 @@ def _result_changes(outcome: Outcome, session: Session) -> Changes:
     return {
         "slider": (str(outcome.before), str(outcome.after)),
         "download": download_button(outcome),
-        "keep": gr.update(value=KEEP_LABEL, interactive=True),
+        "keep": gr.update(value=KEEP_LABEL, interactive=True, visible=True),
         "history": [(str(item.after), item.caption()) for item in items],
         "status": f"Done in {outcome.seconds:.1f} s with {outcome.engine_label()}: **{outcome.file.name}** "
         f"({w} × {h} px)." + (f" {FLATTENED}" if outcome.flattened else ""),
