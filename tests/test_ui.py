@@ -324,7 +324,8 @@ def test_offline_removal_maps_the_canvas_mask_to_the_full_size_original(keyless_
     layer = tmp_path / "layer_0.png"
     layer.write_bytes(_layer_png(ws.preview_size, (480, 320, 560, 400)))
     final = _remove(keyless_app, session, layer)[-1]
-    before, after = final["slider"]
+    before, after = final["slider"]["value"]
+    assert final["slider"]["slider_position"] < 0.1  # the handle at the left edge: the result shows whole
     outcome = session.current
     assert outcome is not None and outcome.file.name == "street-cleaned.png" and outcome.size == (2560, 1920)
     out = np.asarray(Image.open(outcome.file).convert("RGB")).astype(int)

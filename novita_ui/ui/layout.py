@@ -187,12 +187,15 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                 )
     gr.Markdown("### Result", elem_id="results-title")
     slider = gr.ImageSlider(
-        label="Before / after",
+        label="After (drag the handle to compare)",
         type="filepath",
         elem_id="result-slider",
         interactive=False,
         max_height=520,
         buttons=["fullscreen"],
+        # The handle starts at the left edge: the result shows whole at first sight (at 50 % a removal in
+        # the left half looked as if nothing had changed); dragging it right shows the photo as it was.
+        slider_position=0,
     )
     with gr.Row():
         gr.Button("Hold to see the original", elem_id="compare", size="sm", variant="secondary")

@@ -148,6 +148,22 @@ def _paint_out_the_ball(page: Any) -> None:
     set_grow(page, 6)
 
 
+def _picture_in_slider(page: Any) -> dict[str, float]:
+    """Where the result's picture is drawn in the before/after slider (its image is letterboxed)."""
+    page.locator("#result-slider").scroll_into_view_if_needed()
+    img = page.locator('#result-slider img[data-testid="imageslider-image"]').last
+    box = img.bounding_box()
+    w, h = img.evaluate("(i) => [i.naturalWidth, i.naturalHeight]")
+    scale = min(box["width"] / w, box["height"] / h)
+    width, height = w * scale, h * scale
+    left, top = box["x"] + (box["width"] - width) / 2, box["y"] + (box["height"] - height) / 2
+    return {"x": left, "y": top, "width": width, "height": height}
+
+
+def _is_red_at(page: Any, x: float, y: float) -> bool:
+    return bool(_red(_screen_pixels(page, {"x": x - 2, "y": y - 2, "width": 5, "height": 5})).mean() > 0.5)
+
+
 # ---- 390 x 844: the photo at the screen's width ------------------------------------------------------------
 
 
@@ -315,3 +331,52 @@ def test_keep_editing_shows_only_with_a_result_and_keeps_its_label(
     assert keep.inner_text() == KEEP_LABEL and keep.is_enabled() and history_count(page) == 1
     keep.click()
     wait_status(page, f"Editing the result further ({first['name']})")
+
+
+def _drag_handle(page: Any, picture: dict[str, float], to: float) -> None:
+    """Drag the slider's handle to ``to`` (a fraction of the picture's width)."""
+    handle = page.locator('#result-slider [data-testid="slider"]').bounding_box()
+    y = handle["y"] + handle["height"] / 2
+    page.mouse.move(handle["x"] + handle["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(picture["x"] + picture["width"] * to, y, steps=5)
+    page.mouse.up()
+
+
+def _result_shows_whole(page: Any) -> tuple[float, float]:
+    """Check that the slider shows the result whole, its handle at the picture's left edge; returns a spot
+    inside the ball, left of the picture's middle (where a slider at 50 % showed the photo as it was)."""
+    picture = _picture_in_slider(page)
+    spot = (
+        picture["x"] + picture["width"] * (BALL[0] - BALL[2] * 0.5),
+        picture["y"] + picture["height"] * BALL[1],
+    )
+    assert _wait_until(page, lambda: not _is_red_at(page, *spot), timeout=10), "the result shows the ball"
+    handle = page.locator('#result-slider [data-testid="slider"]').bounding_box()
+    assert abs(handle["x"] + handle["width"] / 2 - picture["x"]) < 3, "the handle is not at the left edge"
+    return spot
+
+
+def test_a_result_shows_whole_at_first_and_dragging_the_handle_compares(
+    keyless_app: Any, page: Any, photos: Any
+) -> None:
+    _open(page, keyless_app.url, photos["scene"])
+    _paint_out_the_ball(page)
+    click_remove(page)
+    first = wait_result(page, timeout=240_000)
+    spot = _result_shows_whole(page)
+    shot(page, "first-use-result-at-first")
+    # Dragging the handle right shows the photo as it was on its left.
+    _drag_handle(page, _picture_in_slider(page), 0.8)
+    assert _wait_until(page, lambda: _is_red_at(page, *spot), timeout=10), "dragging did not compare"
+    shot(page, "first-use-result-dragged")
+    # The next result shows whole again, however the last one was left; dragging still compares.
+    paint_stroke(page, (0.15, 0.8), (0.3, 0.8))
+    click_remove(page)
+    wait_result(page, first, timeout=240_000)
+    spot = _result_shows_whole(page)
+    picture = _picture_in_slider(page)
+    _drag_handle(page, picture, 0.8)
+    assert _wait_until(page, lambda: _is_red_at(page, *spot), timeout=10), "dragging did not compare"
+    _drag_handle(page, picture, 0.0)
+    assert _wait_until(page, lambda: not _is_red_at(page, *spot), timeout=10), "dragging back kept the photo"

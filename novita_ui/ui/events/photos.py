@@ -17,7 +17,7 @@ from novita_ui.errors import NovitaUIError
 from novita_ui.pixels import imaging, masks, results
 from novita_ui.runtime.budget import estimate
 from novita_ui.ui.events.context import EventContext
-from novita_ui.ui.events.feedback import download_button, refusal, unexpected
+from novita_ui.ui.events.feedback import download_button, refusal, result_slider, unexpected
 from novita_ui.ui.previews import canvas_size, image_size, make_preview
 from novita_ui.ui.session import Photo, Session
 from novita_ui.ui.texts import NO_PHOTO, REMOVE_LABEL
@@ -206,7 +206,7 @@ class PhotoEvents:
             return {}
         chosen = session.history[index]
         session.current = chosen
-        return {"slider": (str(chosen.before), str(chosen.after)), "download": download_button(chosen)}
+        return {"slider": result_slider(chosen), "download": download_button(chosen)}
 
 
 def _photo_pixels(path: str) -> int:

@@ -23,7 +23,7 @@ from novita_ui.pixels import masks
 from novita_ui.service import RemoveRequest, RemoveResult, output_name
 from novita_ui.ui.events import canvas as canvas_check
 from novita_ui.ui.events.context import EventContext
-from novita_ui.ui.events.feedback import download_button, refusal, unexpected
+from novita_ui.ui.events.feedback import download_button, refusal, result_slider, unexpected
 from novita_ui.ui.options import HISTORY_LIMIT
 from novita_ui.ui.outcome import Outcome, next_round, unique_name
 from novita_ui.ui.session import JobSpec, Photo, Session
@@ -275,7 +275,7 @@ def _result_changes(outcome: Outcome, session: Session) -> Changes:
     items = session.add_result(outcome, HISTORY_LIMIT)
     w, h = outcome.size
     return {
-        "slider": (str(outcome.before), str(outcome.after)),
+        "slider": result_slider(outcome),
         "download": download_button(outcome),
         "keep": gr.update(value=KEEP_LABEL, interactive=True, visible=True),
         "history": [(str(item.after), item.caption()) for item in items],
