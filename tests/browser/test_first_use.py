@@ -14,11 +14,12 @@ import numpy as np
 from PIL import Image
 
 from novita_ui.ui.texts import KEEP_LABEL
-from tests.browser.conftest import BALL
+from tests.browser.conftest import BALL, scene
 from tests.browser.helpers import (
     EDITOR_CANVAS,
     PHONE,
     choose_engine,
+    choose_format,
     click_remove,
     drop_file,
     history_count,
@@ -34,6 +35,7 @@ from tests.browser.helpers import (
     wait_status,
     wait_toast,
 )
+from tests.images import encode
 
 Pixels = np.ndarray
 
@@ -380,3 +382,62 @@ def test_a_result_shows_whole_at_first_and_dragging_the_handle_compares(
     assert _wait_until(page, lambda: _is_red_at(page, *spot), timeout=10), "dragging did not compare"
     _drag_handle(page, picture, 0.0)
     assert _wait_until(page, lambda: not _is_red_at(page, *spot), timeout=10), "dragging back kept the photo"
+
+
+def _transparent_garden(path: Any) -> Any:
+    """The garden scene as a PNG whose top-left quarter is fully transparent."""
+    rgb = scene(800, 600)
+    alpha = np.full((600, 800), 255, np.uint8)
+    alpha[:300, :400] = 0
+    path.write_bytes(encode(np.dstack([rgb, alpha]), "PNG"))
+    return path
+
+
+def _checkerboard(pixels: Pixels) -> bool:
+    """Whether the pixels show the transparency checkerboard's two greys (#d9d9d9 and white)."""
+    grey = (np.abs(pixels - 217) <= 6).all(axis=-1).mean()
+    white = (pixels >= 250).all(axis=-1).mean()
+    return bool(grey > 0.2 and white > 0.2)
+
+
+def test_an_opaque_photos_result_shows_no_checkerboard(
+    keyless_app: Any, page: Any, photos: Any, tmp_path: Any
+) -> None:
+    _open(page, keyless_app.url, photos["scene"])
+    choose_format(page, "png")  # a PNG result of an opaque photo has no transparency to show
+    _paint_out_the_ball(page)
+    click_remove(page)
+    wait_result(page, timeout=240_000)
+    picture = _picture_in_slider(page)
+    slider = page.locator('#result-slider img[data-testid="imageslider-image"]').last.bounding_box()
+    shot(page, "first-use-opaque-png-result")
+    # The strips beside the picture (the slider is wider than the photo) show the page, not a checkerboard.
+    right = slider["x"] + slider["width"] - 44
+    for x in (slider["x"] + 4, right):
+        strip = {"x": x, "y": picture["y"] + 4, "width": 40, "height": 200}
+        assert not _overlap(strip, picture), "no strip beside the picture to look at"
+        assert not _checkerboard(_screen_pixels(page, strip)), "a checkerboard shows beside an opaque photo"
+    # A transparent photo's result still shows its transparent part as a checkerboard.
+    previous = photo_info(page)
+    page.locator("#editor").scroll_into_view_if_needed()
+    drop_file(page, _transparent_garden(tmp_path / "cut-out.png"))
+    wait_editor_ready(page, previous=previous)
+    _paint_out_the_ball(page)
+    click_remove(page)
+    wait_result(page, timeout=240_000)
+    picture = _picture_in_slider(page)
+    corner = {"x": picture["x"] + 8, "y": picture["y"] + 8, "width": 64, "height": 64}
+    shot(page, "first-use-transparent-png-result")
+    assert _checkerboard(_screen_pixels(page, corner)), "the transparent corner shows no checkerboard"
+
+
+# ---- the mask file's box: its label above its icon ---------------------------------------------------------
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )

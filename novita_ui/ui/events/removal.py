@@ -140,13 +140,15 @@ class RemovalEvents:
         (started, phases), writing = timing, time.perf_counter()
         name = unique_name(output_name(photo.name, result.format), session.history)
         file = self.context.scratch.new_file(session.owner, name)
-        after = self.context.scratch.new_file(
-            session.owner, "after." + ("png" if result.format != "jpeg" else "jpg")
-        )
-
         if result.preview is None:  # every request here asks for one (_request)
             raise RuntimeError("the service made no preview for the page")
         shown = result.preview.data
+        # Named by what the preview is (PNG only where the result keeps transparency), not by the result's
+        # format: the page lays a checkerboard behind .png previews, and an opaque photo's PNG result showed
+        # one in the slider's margins.
+        after = self.context.scratch.new_file(
+            session.owner, "after." + ("png" if result.preview.format == "png" else "jpg")
+        )
 
         def write() -> None:
             file.write_bytes(result.data)
