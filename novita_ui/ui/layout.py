@@ -173,7 +173,6 @@ def build_page(options: Options, has_server_key: bool) -> Page:
                 file_types=["image"],
                 type="filepath",
                 elem_id="mask-upload",
-                height=120,
             )
             # What most people never need, folded away: the first screen is photo, engine, format, Remove.
             with gr.Accordion("More options", open=False, elem_id="more-options"):

@@ -441,3 +441,21 @@ def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
         and a["y"] < b["y"] + b["height"]
         and b["y"] < a["y"] + a["height"]
     )
+
+
+def test_the_mask_upload_label_leaves_its_icon_and_text_visible(keyless_app: Any, page: Any) -> None:
+    page.goto(keyless_app.url)
+    wait_app_ready(page)
+    for name in ("desktop", "phone"):
+        if name == "phone":
+            page.set_viewport_size(PHONE)
+        page.locator("#mask-upload").scroll_into_view_if_needed()
+        shot(page, f"first-use-mask-upload-{name}")
+        area = page.locator("#mask-upload").bounding_box()
+        label = page.locator('#mask-upload [data-testid="block-label"]').bounding_box()
+        for part in ("#mask-upload .icon-wrap", "#mask-upload .upload-container .wrap > :last-child"):
+            box = page.locator(part).first.bounding_box()
+            assert not _overlap(label, box), f"{name}: the label covers {part}"
+            assert area["y"] <= box["y"] and box["y"] + box["height"] <= area["y"] + area["height"], (
+                f"{name}: {part} is cut off"
+            )

@@ -23,6 +23,10 @@ CSS = """
 #status [data-testid="status-tracker"]:has(.error) { display: none; }
 #engine-note { font-size: .9rem; opacity: .85; }
 #results-title { margin-top: .5rem; }
+/* The mask file's box: its label above the drop area, not floating over its top edge, where it covered the
+   upload icon (all of it on a phone, where the label takes two lines); room kept for the clear button. */
+#mask-upload [data-testid="block-label"] { position: static; max-width: calc(100% - 2.5rem); }
+#mask-upload .upload-container .wrap { min-height: 0; padding: var(--size-2) 0; }
 /* Gradio sizes gallery cells by min(columns, items): keep history thumbnails small however many there are. */
 #history .grid-container { grid-template-columns: repeat(auto-fill, minmax(110px, 150px)) !important; }
 #history .thumbnail-item { aspect-ratio: 4 / 3; }
