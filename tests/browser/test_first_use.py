@@ -384,6 +384,32 @@ def test_a_result_shows_whole_at_first_and_dragging_the_handle_compares(
     assert _wait_until(page, lambda: not _is_red_at(page, *spot), timeout=10), "dragging back kept the photo"
 
 
+def test_on_a_phone_a_finger_drags_the_handle_clear_of_the_screens_edge(
+    keyless_app: Any, phone_page: Any, photos: Any
+) -> None:
+    page = phone_page
+    touch = page.context.new_cdp_session(page)
+    # A touch screen from the start: the slider listens for touches only where the page has them.
+    touch.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    _open(page, keyless_app.url, photos["scene"])
+    _paint_out_the_ball(page)
+    click_remove(page)
+    wait_result(page, timeout=240_000)
+    spot = _result_shows_whole(page)
+    handle = page.locator('#result-slider [data-testid="slider"]').bounding_box()
+    line = handle["x"] + handle["width"] / 2
+    shot(page, "first-use-phone-result")
+    # Within about 24 px of the screen's edge a finger's swipe is the phone's Back gesture, not a drag.
+    assert line >= 24, f"the handle is {line:.0f} px from the screen's edge"
+    x, y = line + 6, handle["y"] + handle["height"] / 2
+    for kind, dx in (("touchStart", 0), ("touchMove", 60), ("touchMove", 120), ("touchMove", 180)):
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x + dx, "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    touch.detach()
+    assert _wait_until(page, lambda: _is_red_at(page, *spot), timeout=10), "a finger did not drag the handle"
+    shot(page, "first-use-phone-handle-dragged")
+
+
 def _transparent_garden(path: Any) -> Any:
     """The garden scene as a PNG whose top-left quarter is fully transparent."""
     rgb = scene(800, 600)

@@ -46,6 +46,9 @@ body:has(#engine input[value="Offline"]:not(:checked)) #offline-quality { displa
   #remove { order: -2; }
   #status { order: -1; }
   #shortcuts { display: none; }
+  /* The slider's handle starts at the result's left edge: keep that edge clear of the screen's, where a
+     finger's swipe means Back (Android, iOS) instead of dragging the handle. */
+  #result-slider .slider-wrap { padding: 0 24px; }
 }
 """
 
