@@ -186,6 +186,85 @@ def test_big_hole_is_filled_at_lower_resolution_within_the_limits(
     assert hole_mae(result, truth, mask) < min(8, hole_mae(ring_mean_fill(truth, mask), truth, mask))
 
 
+def grainy(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour fields plus sensor-like grain: a photo at 100 %."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(40, 215, (height // 40 + 2, width // 40 + 2, 3), dtype=np.uint8)
+    base = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    pixels: np.ndarray = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+    return pixels
+
+
+def grain(image: np.ndarray, where: np.ndarray) -> float:
+    """Standard deviation of the finest detail (grey minus its 2 px blur) over the where pixels."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float((grey - cv2.GaussianBlur(grey, (0, 0), 2))[where].std())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_wide_hole_filled_at_half_size_keeps_the_photos_grain(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Texture fills a 400 px box of a 12 MP photo at half size (issue 24); here a 200 px box and a quarter
+    # of the hole limit do the same, quicker. Scaled back alone, the fill would be a smooth patch in a grainy
+    # photo (a third of the grain); _add_detail gives it the grain of the known pixels.
+    monkeypatch.setitem(local._LIMITS, "patchmatch", (1_000_000, 10_000))
+    truth = grainy(480, 480, seed)
+    mask = np.zeros((480, 480), np.uint8)
+    mask[140:340, 140:340] = 255
+    inside = cv2.erode(mask, np.ones((7, 7), np.uint8)) != 0  # away from the feathered seam
+    around = grain(truth, (cv2.dilate(mask, np.ones((41, 41), np.uint8)) != 0) & (mask == 0))
+    result = local.inpaint(damaged(truth, mask), mask, "patchmatch")
+    np.testing.assert_array_equal(result[mask == 0], truth[mask == 0])
+    assert not (result[mask != 0] == MAGENTA).all(axis=1).any()
+    assert 0.8 * around < grain(result, inside) < 1.25 * around
+    again = local.inpaint(damaged(truth, mask), mask, "patchmatch")
+    np.testing.assert_array_equal(again, result)  # the same photo and mask give the same result
+    monkeypatch.setitem(local._DETAIL, "patchmatch", False)
+    smooth = local.inpaint(damaged(truth, mask), mask, "patchmatch")
+    assert grain(smooth, inside) < 0.5 * around
+
+
+def test_a_400_px_box_of_a_12_megapixel_photo_is_filled_at_half_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rule behind the 12 MP Texture click's time (benchmarks/bench_texture.py): the box's window is
+    # filled at half its size, a quarter of the work. (A stand-in filler keeps the test quick.)
+    seen: list[tuple[int, int]] = []
+
+    def recording(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        seen.append(hole.shape)
+        return cv2.inpaint(image, hole, 3, cv2.INPAINT_TELEA)
+
+    monkeypatch.setitem(local._FILLERS, "patchmatch", recording)
+    mask = np.zeros((3000, 4000), np.uint8)
+    mask[1300:1700, 1800:2200] = 255
+    assert local.choose_method(mask) == "patchmatch"
+    truth = grainy(3000, 4000)
+    result = local.inpaint(damaged(truth, mask), mask, "patchmatch")
+    assert seen == [(400, 400)]  # the 800 px window (200 px of context a side), halved
+    np.testing.assert_array_equal(result[mask == 0], truth[mask == 0])
+    assert not (result[mask != 0] == MAGENTA).all(axis=1).any()
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(0, 0, 100, 130), (200, 0, 240, 320), (10, 10, 230, 310)],
+    ids=["corner", "bottom-band", "all-but-a-10-px-frame"],
+)
+def test_detail_at_lower_resolution_at_the_edges_and_without_a_clean_tile(
+    box: tuple[int, int, int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Holes on the window's edges (detail tiles clipped to the crop), and one that leaves no known tile
+    # clean of the hole to copy detail from (the fill is then only scaled back).
+    monkeypatch.setitem(local._LIMITS, "patchmatch", (1_000_000, 2_000))
+    truth = grainy(240, 320)
+    mask = np.zeros((240, 320), np.uint8)
+    y0, x0, y1, x1 = box
+    mask[y0:y1, x0:x1] = 255
+    result = local.inpaint(damaged(truth, mask), mask, "patchmatch")
+    np.testing.assert_array_equal(result[mask == 0], truth[mask == 0])
+    assert not (result[mask != 0] == MAGENTA).all(axis=1).any()
+
+
 def test_twelve_megapixel_photo_with_a_big_hole_stays_exact() -> None:
     truth = cv2.resize(gradient(300, 400), (4000, 3000), interpolation=cv2.INTER_LINEAR)
     mask = np.zeros((3000, 4000), np.uint8)

@@ -6,7 +6,8 @@ Pixels follow the project convention: an RGB uint8 ``H x W x 3`` image and a uin
 HD strategy (IOPaint's "crop", done right): each 8-connected mask blob gets a window of its bounding box
 plus ``margin`` pixels of context (more for big blobs), shifted inward at the image borders so it keeps its
 full size. Blobs whose windows would overlap share one window, so neighbours are filled together and windows
-never fight. A window too big for the method's time budget is filled at a lower resolution and scaled back.
+never fight. A window too big for the method's time budget is filled at a lower resolution and scaled back
+(patchmatch's fill then gets the photo's fine detail back from the known pixels: see _add_detail).
 Only a window's masked pixels are pasted back; memory and time follow the mask, not the frame.
 
 No I/O. Windows are independent, so they are filled on all cores at once (``workers``); the service
@@ -73,12 +74,24 @@ def choose_method(mask: np.ndarray) -> Method:
 _PATCH_SIZE = 3
 _TELEA_RADIUS = 5
 # (max window pixels, max hole pixels) per method before a window is filled at a lower resolution.
-# Rough cost on 2 cores: patchmatch 1.3-3.5 s per MP of window plus ~13 s per MP of hole (so 1 MP with a
-# 150 k hole is ~3-5 s); Telea ~2.5 s per MP of hole and little per window pixel.
+# Cost of one window on one core (a window is one thread), at the resolution it is filled at: patchmatch
+# ~17 s per MP of hole plus ~1 s per MP of window (a 400 x 400 px hole in its 800 x 800 px window: 2.9 s at
+# full size, 0.8 s at half size); Telea ~2.5 s per MP of hole and little per window pixel.
+# patchmatch's limits put that 400 px hole at half size (a 12 MP photo's "Texture" click, issue 24): the
+# fill then gets its fine detail back from the known pixels (_add_detail), so it scores the full-size fill's
+# PSNR and texture (`python -m benchmarks.bench_texture`) in a third of the time.
 _LIMITS: dict[Method, tuple[int, int]] = {
-    "patchmatch": (1_000_000, 150_000),
+    "patchmatch": (1_000_000, 40_000),
     "telea": (8_000_000, 500_000),
 }
+# Methods whose fill, when made at a lower resolution, gets the known pixels' fine detail added back:
+# patchmatch's copies texture, and a smooth patch in a grainy photo shows. Telea's fill is smooth anyway.
+_DETAIL: dict[Method, bool] = {"patchmatch": True, "telea": False}
+# _add_detail's tiles: side in pixels of the small fill (half-overlapping); _match_tiles's random tries per
+# tile and rounds of propagation and search (~0.1 s for the 400 px box's ~700 tiles).
+_DETAIL_TILE = 16
+_DETAIL_TRIES = 16
+_DETAIL_ROUNDS = 3
 # More blobs than this are first grouped by a coarse grid, so thousands of specks cost a few windows.
 _MAX_WINDOWS = 64
 _GRID = 8  # _GRID ** 2 == _MAX_WINDOWS
@@ -141,7 +154,7 @@ def inpaint(
     limits = _LIMITS[method] if downscale else None
 
     def fill(window: Box) -> None:
-        _fill_window(out, image, mask, window, _FILLERS[method], limits)
+        _fill_window(out, image, mask, window, _FILLERS[method], limits, detail=_DETAIL[method])
 
     workers = min(len(windows), workers or os.cpu_count() or 1)
     if workers == 1:
@@ -273,20 +286,31 @@ def _fill_window(
     window: Box,
     fill: Filler,
     limits: tuple[int, int] | None,
+    *,
+    detail: bool = False,
 ) -> None:
     """Fill one window and paste its masked pixels (its own blobs only, see _window) into out."""
     y0, x0, y1, x1 = window
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     hole = np.ascontiguousarray(mask[y0:y1, x0:x1])
-    filled = _fill_scaled(crop, hole, fill, limits)
+    filled = _fill_scaled(crop, hole, fill, limits, detail=detail)
     _feather(filled, crop, hole)
     np.copyto(out[y0:y1, x0:x1], filled, where=hole[..., None] != 0)
 
 
 def _fill_scaled(
-    crop: np.ndarray, hole: np.ndarray, fill: Filler, limits: tuple[int, int] | None
+    crop: np.ndarray,
+    hole: np.ndarray,
+    fill: Filler,
+    limits: tuple[int, int] | None,
+    *,
+    detail: bool = False,
 ) -> np.ndarray:
-    """fill(crop, hole), at a lower resolution when the window exceeds the method's limits."""
+    """fill(crop, hole), at a lower resolution when the window exceeds the method's limits.
+
+    With ``detail``, a fill made smaller is scaled back cubically and gets the known pixels' fine detail
+    (see _add_detail); otherwise it is scaled back linearly.
+    """
     height, width = hole.shape
     area, holes = height * width, cv2.countNonZero(hole)
     scale = 1.0 if limits is None else min(1.0, math.sqrt(limits[0] / area), math.sqrt(limits[1] / holes))
@@ -301,7 +325,146 @@ def _fill_scaled(
     if cv2.countNonZero(small_hole) == small_hole.size:
         return _fill_telea(crop, hole)  # nothing known survives the shrink: stay exact, if slower
     small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-    return cv2.resize(fill(small, small_hole), (width, height), interpolation=cv2.INTER_LINEAR)
+    filled = fill(small, small_hole)
+    if not detail:
+        return cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
+    # Cubic keeps the small fill's edges sharper than linear (texture kept on bench_texture's 12 tiles,
+    # before any detail: 74 % against 58 % of the truth's, same PSNR); cv2.resize clips its overshoot.
+    up = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
+    return _add_detail(up, crop, small, filled, small_hole, grown)
+
+
+def _add_detail(
+    up: np.ndarray,
+    crop: np.ndarray,
+    small: np.ndarray,
+    filled: np.ndarray,
+    small_hole: np.ndarray,
+    grown: np.ndarray,
+) -> np.ndarray:
+    """up (a small fill scaled back to the crop's size) plus the fine detail of the crop's known pixels.
+
+    The detail of a known pixel is what the round trip to the small size loses: crop minus small scaled back
+    the same way as the fill. The hole gets it in half-overlapping tiles of _DETAIL_TILE small pixels, each
+    copied from the known tile whose small pixels look most like the fill's there (_match_tiles). Where the
+    small fill is a copy of a known place, that tile is the place itself, and fill plus detail gives back
+    its full-size pixels (as patchmatch's own last, full-size step would); elsewhere grain goes where the
+    photo is grainy and sharp detail where it is detailed. Only tiles that hold hole pixels are computed;
+    the result is the same on every run (fixed seeds).
+    """
+    height, width = grown.shape
+    small_h, small_w = small_hole.shape
+    tile = _DETAIL_TILE
+    if small_h <= tile or small_w <= tile:
+        return up
+    scale = small_w / width
+    # Known tiles whose detail is clean: away from the hole by what INTER_AREA and the cubic kernel mix in.
+    reach = 2 * math.ceil(4 / scale) + 1
+    tainted = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach)))
+    tainted_small = cv2.resize(tainted, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    source_y, source_x = np.nonzero(_tile_sums(tainted_small, tile) == 0)
+    if len(source_y) == 0:
+        return up  # no clean known tile (a hole that fills most of its window): no detail to copy
+    # Tile origins every half tile (the last ones flush with the far edges): those that hold hole pixels.
+    rows = np.unique(np.clip(np.arange(0, small_h, tile // 2), 0, small_h - tile))
+    cols = np.unique(np.clip(np.arange(0, small_w, tile // 2), 0, small_w - tile))
+    hit_rows, hit_cols = np.nonzero(_tile_sums(small_hole, tile)[np.ix_(rows, cols)])
+    target_y, target_x = rows[hit_rows], cols[hit_cols]
+    clean = np.zeros((small_h - tile + 1, small_w - tile + 1), bool)
+    clean[source_y, source_x] = True
+    # Where each tile's neighbour (a half tile up, down, left, right) is in the list, or -1.
+    index = np.full((len(rows), len(cols)), -1)
+    index[hit_rows, hit_cols] = np.arange(len(hit_rows))
+    padded = np.pad(index, 1, constant_values=-1)
+    steps = ((-1, 0), (1, 0), (0, -1), (0, 1))
+    neighbours = [padded[hit_rows + 1 + dy, hit_cols + 1 + dx] for dy, dx in steps]
+    best_y, best_x = _match_tiles(filled, target_y, target_x, source_y, source_x, clean, neighbours, tile)
+    # Paste the chosen tiles' detail at full size. Neighbours come from unrelated places, so they are
+    # blended at equal power (weights whose squares sum to 1): a plain average would halve the grain's
+    # variance where tiles overlap.
+    side = round(tile / scale)
+    weight = np.sin(np.pi * (np.arange(side) + 0.5) / side)
+    window = np.outer(weight, weight).astype(np.float32)[..., None]
+    total = np.zeros((height, width, 3), np.float32)
+    power = np.zeros((height, width, 1), np.float32)
+    low = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+    def full(y: int, x: int) -> tuple[slice, slice]:
+        """The full-size tile at small pixel (y, x)."""
+        top, left = min(round(y / scale), height - side), min(round(x / scale), width - side)
+        return slice(top, top + side), slice(left, left + side)
+
+    for ty, tx, sy, sx in zip(target_y, target_x, best_y, best_x, strict=True):
+        source, target = full(sy, sx), full(ty, tx)
+        total[target] += (crop[source].astype(np.float32) - low[source]) * window
+        power[target] += window * window
+    np.divide(total, np.sqrt(power), out=total, where=power > 0)
+    total += up
+    return np.clip(np.rint(total), 0, 255).astype(np.uint8)
+
+
+def _match_tiles(
+    filled: np.ndarray,
+    target_y: np.ndarray,
+    target_x: np.ndarray,
+    source_y: np.ndarray,
+    source_x: np.ndarray,
+    clean: np.ndarray,
+    neighbours: list[np.ndarray],
+    tile: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each target tile of filled, a clean known tile that looks like it: PatchMatch over tiles.
+
+    Random tries, then rounds of propagation (a neighbour's match, shifted as the neighbour is) and random
+    search around the best match at halving radii, all tiles at once. Scored by the squared difference of
+    every other pixel, so a coherent copy is found to the pixel.
+    """
+    rng = np.random.default_rng(0)
+    values = filled.astype(np.float32)
+    offsets = np.arange(0, tile, 2)
+    limit_y, limit_x = clean.shape
+    targets = values[(target_y[:, None] + offsets)[:, :, None], (target_x[:, None] + offsets)[:, None, :]]
+
+    def score(cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
+        """Distance of each tile to candidate (cy, cx) of the same row; inf where it is not clean."""
+        got = values[(cy[..., None] + offsets)[..., :, None], (cx[..., None] + offsets)[..., None, :]]
+        distance = np.square(got - targets[:, None]).sum(axis=(2, 3, 4))
+        return np.where(clean[cy, cx], distance, np.inf)
+
+    def keep(cy: np.ndarray, cx: np.ndarray) -> None:
+        """Take each tile's best candidate where it beats the tile's match."""
+        cy, cx = np.clip(cy, 0, limit_y - 1), np.clip(cx, 0, limit_x - 1)
+        distance = score(cy, cx)
+        pick = distance.argmin(axis=1)
+        found = np.arange(len(cy))
+        better = distance[found, pick] < best_d
+        best_y[better], best_x[better] = cy[found, pick][better], cx[found, pick][better]
+        best_d[better] = distance[found, pick][better]
+
+    tries = rng.integers(0, len(source_y), (len(target_y), _DETAIL_TRIES))
+    best_y, best_x = source_y[tries[:, 0]], source_x[tries[:, 0]]
+    best_d = np.full(len(target_y), np.inf)
+    keep(source_y[tries], source_x[tries])
+    radius = max(limit_y, limit_x) // 4
+    for _ in range(_DETAIL_ROUNDS):
+        # A neighbour's match moved by the neighbour's distance (no neighbour: the tile's own match).
+        keep(
+            np.stack([np.where(n >= 0, best_y[n] + target_y - target_y[n], best_y) for n in neighbours], 1),
+            np.stack([np.where(n >= 0, best_x[n] + target_x - target_x[n], best_x) for n in neighbours], 1),
+        )
+        r = radius
+        while r >= 1:
+            jitter = rng.integers(-r, r + 1, (2, len(target_y), 2))
+            keep(best_y[:, None] + jitter[0], best_x[:, None] + jitter[1])
+            r //= 2
+    return best_y, best_x
+
+
+def _tile_sums(flags: np.ndarray, tile: int) -> np.ndarray:
+    """How many non-zero pixels of flags each tile x tile square holds, indexed by its top-left corner."""
+    sums = cv2.integral((flags != 0).astype(np.uint8))
+    counts: np.ndarray = sums[tile:, tile:] - sums[:-tile, tile:] - sums[tile:, :-tile] + sums[:-tile, :-tile]
+    return counts
 
 
 def _feather(filled: np.ndarray, crop: np.ndarray, hole: np.ndarray) -> None:
