@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -206,9 +207,9 @@ def test_a_wide_hole_filled_at_half_size_keeps_the_photos_grain(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Texture fills a 400 px box of a 12 MP photo at half size (issue 24); here a 200 px box and a quarter
-    # of the hole limit do the same, quicker. Scaled back alone, the fill would be a smooth patch in a grainy
-    # photo (a third of the grain); _add_detail gives it the grain of the known pixels.
-    monkeypatch.setitem(local._LIMITS, "patchmatch", (1_000_000, 10_000))
+    # of the wide-hole limit do the same, quicker. Scaled back alone, the fill would be a smooth patch in a
+    # grainy photo (a third of the grain); _add_detail gives it the grain of the known pixels.
+    monkeypatch.setitem(local._WIDE_LIMITS, "patchmatch", 10_000)
     truth = grainy(480, 480, seed)
     mask = np.zeros((480, 480), np.uint8)
     mask[140:340, 140:340] = 255
@@ -225,9 +226,27 @@ def test_a_wide_hole_filled_at_half_size_keeps_the_photos_grain(
     assert grain(smooth, inside) < 0.5 * around
 
 
-def test_a_400_px_box_of_a_12_megapixel_photo_is_filled_at_half_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The rule behind the 12 MP Texture click's time (benchmarks/bench_texture.py): the box's window is
-    # filled at half its size, a quarter of the work. (A stand-in filler keeps the test quick.)
+def _stroke(mask: np.ndarray) -> None:
+    """A 36 px zigzag stroke of ~73 k pixels whose window stays within the window limit."""
+    points = [[1800, 1300], [2300, 1400], [1800, 1500], [2300, 1600], [1800, 1700]]
+    cv2.polylines(mask, [np.array(points, np.int32)], False, 255, 36)
+
+
+@pytest.mark.parametrize(
+    ("draw", "filled_at"),
+    [
+        (lambda mask: mask.__setitem__((slice(1300, 1700), slice(1800, 2200)), 255), (400, 400)),
+        (_stroke, None),
+    ],
+    ids=["400-px-box", "36-px-stroke"],
+)
+def test_texture_fills_a_wide_hole_at_half_size_and_a_stroke_at_full_size(
+    draw: Callable[[np.ndarray], None], filled_at: tuple[int, int] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rule behind the 12 MP Texture click's time (benchmarks/bench_texture.py): the 400 px box's 800 px
+    # window (200 px of context a side) is filled at half size, a quarter of the work. A stroke with as many
+    # hole pixels stays at full size: it is mostly edge, where a smaller fill loses most. (A stand-in filler
+    # keeps the test quick.)
     seen: list[tuple[int, int]] = []
 
     def recording(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -236,11 +255,12 @@ def test_a_400_px_box_of_a_12_megapixel_photo_is_filled_at_half_size(monkeypatch
 
     monkeypatch.setitem(local._FILLERS, "patchmatch", recording)
     mask = np.zeros((3000, 4000), np.uint8)
-    mask[1300:1700, 1800:2200] = 255
-    assert local.choose_method(mask) == "patchmatch"
+    draw(mask)
+    assert cv2.countNonZero(mask) > local._WIDE_LIMITS["patchmatch"]
     truth = grainy(3000, 4000)
     result = local.inpaint(damaged(truth, mask), mask, "patchmatch")
-    assert seen == [(400, 400)]  # the 800 px window (200 px of context a side), halved
+    windows = [local._window(core, context, 3000, 4000) for core, context in local._blob_boxes(mask, 128)]
+    assert seen == [filled_at or (y1 - y0, x1 - x0) for y0, x0, y1, x1 in windows]
     np.testing.assert_array_equal(result[mask == 0], truth[mask == 0])
     assert not (result[mask != 0] == MAGENTA).all(axis=1).any()
 

@@ -77,13 +77,17 @@ _TELEA_RADIUS = 5
 # Cost of one window on one core (a window is one thread), at the resolution it is filled at: patchmatch
 # ~17 s per MP of hole plus ~1 s per MP of window (a 400 x 400 px hole in its 800 x 800 px window: 2.9 s at
 # full size, 0.8 s at half size); Telea ~2.5 s per MP of hole and little per window pixel.
-# patchmatch's limits put that 400 px hole at half size (a 12 MP photo's "Texture" click, issue 24): the
-# fill then gets its fine detail back from the known pixels (_add_detail), so it scores the full-size fill's
-# PSNR and texture (`python -m benchmarks.bench_texture`) in a third of the time.
 _LIMITS: dict[Method, tuple[int, int]] = {
-    "patchmatch": (1_000_000, 40_000),
+    "patchmatch": (1_000_000, 150_000),
     "telea": (8_000_000, 500_000),
 }
+# Max hole pixels for a window whose hole is wide (more than _WIDE px across somewhere): patchmatch fills a
+# 12 MP photo's 400 px box ("Texture", issue 24) at half size, and _add_detail gives the fill its fine detail
+# back, so it keeps the full-size fill's PSNR and texture (`python -m benchmarks.bench_texture`) in a third
+# of the time. Thinner holes (strokes) keep the plain limit: a stroke is mostly edge, where a smaller fill
+# loses most (36 px strokes of bench_offline_choice's scene, 8 masks: -0.28 +- 0.21 dB, -1.3 dB at worst).
+_WIDE_LIMITS: dict[Method, int] = {"patchmatch": 40_000, "telea": 500_000}
+_WIDE = 64
 # Methods whose fill, when made at a lower resolution, gets the known pixels' fine detail added back:
 # patchmatch's copies texture, and a smooth patch in a grainy photo shows. Telea's fill is smooth anyway.
 _DETAIL: dict[Method, bool] = {"patchmatch": True, "telea": False}
@@ -151,7 +155,7 @@ def inpaint(
         context = min(margin, _TELEA_RADIUS + _FEATHER + 1) if telea else margin
         cores = _blob_boxes(mask, context, grow=not telea)
         windows = [_window(core, reach, height, width) for core, reach in cores]
-    limits = _LIMITS[method] if downscale else None
+    limits = (*_LIMITS[method], _WIDE_LIMITS[method]) if downscale else None
 
     def fill(window: Box) -> None:
         _fill_window(out, image, mask, window, _FILLERS[method], limits, detail=_DETAIL[method])
@@ -285,7 +289,7 @@ def _fill_window(
     mask: np.ndarray,
     window: Box,
     fill: Filler,
-    limits: tuple[int, int] | None,
+    limits: tuple[int, int, int] | None,
     *,
     detail: bool = False,
 ) -> None:
@@ -302,7 +306,7 @@ def _fill_scaled(
     crop: np.ndarray,
     hole: np.ndarray,
     fill: Filler,
-    limits: tuple[int, int] | None,
+    limits: tuple[int, int, int] | None,
     *,
     detail: bool = False,
 ) -> np.ndarray:
@@ -312,8 +316,7 @@ def _fill_scaled(
     (see _add_detail); otherwise it is scaled back linearly.
     """
     height, width = hole.shape
-    area, holes = height * width, cv2.countNonZero(hole)
-    scale = 1.0 if limits is None else min(1.0, math.sqrt(limits[0] / area), math.sqrt(limits[1] / holes))
+    scale = 1.0 if limits is None else _scale(hole, *limits)
     if scale >= 1.0:
         return fill(crop, hole)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -332,6 +335,15 @@ def _fill_scaled(
     # before any detail: 74 % against 58 % of the truth's, same PSNR); cv2.resize clips its overshoot.
     up = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
     return _add_detail(up, crop, small, filled, small_hole, grown)
+
+
+def _scale(hole: np.ndarray, window_limit: int, hole_limit: int, wide_limit: int) -> float:
+    """The scale (at most 1) that brings the window within its limits (the wide one if its hole is wide)."""
+    holes = cv2.countNonZero(hole)
+    scale = min(1.0, math.sqrt(window_limit / hole.size), math.sqrt(hole_limit / holes))
+    if holes > wide_limit and 2 * cv2.distanceTransform(hole, cv2.DIST_L2, 3).max() > _WIDE:
+        scale = min(scale, math.sqrt(wide_limit / holes))
+    return scale
 
 
 def _add_detail(
