@@ -130,6 +130,7 @@ def _module_rows(name: str) -> Callable[[bool], list[Row]]:
 BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "client": _client,
     "local": _local,
+    "texture": _module_rows("bench_texture"),
     "batch": _batch,
     "app": _module_rows("bench_app"),
     "load": _module_rows("bench_load"),

@@ -8,17 +8,25 @@ keeps: the high-frequency energy (std of the Laplacian) inside the hole, as a sh
 smear scores near 0 %, a fill as detailed as the photo near 100 %. The last column is what
 ``local.choose_method`` (the "Auto" quality) picks for that mask.
 
-    .venv/bin/python -m benchmarks.bench_offline_choice
+``--before REV`` also runs the engine as committed at REV (benchmarks/revision.py), in the same process right
+before today's, so each row has its "before" beside it, measured under the same load. Each figure is one
+fill of one mask: a change that makes patchmatch draw different patches moves a row by tenths of a dB
+either way (bench_texture averages 12 of them).
+
+    .venv/bin/python -m benchmarks.bench_offline_choice [--before REV]
 """
 
 from __future__ import annotations
 
+import argparse
 import time
+from types import ModuleType
 
 import cv2
 import numpy as np
 
 from benchmarks.bench_local import psnr, scene
+from benchmarks.revision import module_at
 from novita_ui.pixels import local
 
 WIDTH, HEIGHT = 1600, 1200
@@ -57,8 +65,15 @@ def texture_kept(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> flo
     return energy(result) / max(energy(truth), 1e-6)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", help="also run the engine as committed at this git revision")
+    args = parser.parse_args(argv)
+    engines: dict[str, ModuleType] = {"": local}
+    if args.before:
+        before = module_at(args.before, "novita_ui/pixels/local.py")
+        engines = {f"before ({args.before})": before, "after": local}
     truth = scene(HEIGHT, WIDTH)
     cases = [
         ("thin stroke 8 px", strokes(8, 1)),
@@ -68,20 +83,23 @@ def main() -> None:
         ("area 200 px", areas(200, 5)),
         ("area 300 px", areas(300, 6)),
     ]
-    print(f"{'mask':<20} {'method':<11} {'time s':>7} {'PSNR dB':>8} {'texture':>8}  auto")
+    version = max(len(name) for name in engines) + 1
+    print(f"{'mask':<20} {'method':<11} {'':<{version}}{'time s':>7} {'PSNR dB':>8} {'texture':>8}  auto")
     for name, mask in cases:
         image = truth.copy()
         image[mask != 0] = (255, 0, 255)  # nothing of the truth leaks into the fill
         for method in local.METHODS:
-            started = time.perf_counter()
-            out = local.inpaint(image, mask, method)
-            seconds = time.perf_counter() - started
-            print(
-                f"{name:<20} {method:<11} {seconds:7.2f} {psnr(out, truth, mask):8.1f} "
-                f"{texture_kept(out, truth, mask):8.0%}  {local.choose_method(mask)}",
-                flush=True,
-            )
-    print("\nreproduce: .venv/bin/python -m benchmarks.bench_offline_choice")
+            for tag, engine in engines.items():
+                started = time.perf_counter()
+                out = engine.inpaint(image, mask, method)
+                seconds = time.perf_counter() - started
+                print(
+                    f"{name:<20} {method:<11} {tag:<{version}}{seconds:7.2f} {psnr(out, truth, mask):8.1f} "
+                    f"{texture_kept(out, truth, mask):8.0%}  {local.choose_method(mask)}",
+                    flush=True,
+                )
+    flags = f" --before {args.before}" if args.before else ""
+    print(f"\nreproduce: .venv/bin/python -m benchmarks.bench_offline_choice{flags}")
 
 
 if __name__ == "__main__":
