@@ -391,28 +391,35 @@ def _add_detail(
     steps = ((-1, 0), (1, 0), (0, -1), (0, 1))
     neighbours = [padded[hit_rows + 1 + dy, hit_cols + 1 + dx] for dy, dx in steps]
     best_y, best_x = _match_tiles(filled, target_y, target_x, source_y, source_x, clean, neighbours, tile)
-    # Paste the chosen tiles' detail at full size. Neighbours come from unrelated places, so they are
-    # blended at equal power (weights whose squares sum to 1): a plain average would halve the grain's
-    # variance where tiles overlap.
+    # Paste the chosen tiles' detail at full size, over the box the target tiles cover. Neighbours come from
+    # unrelated places, so they are blended at equal power (weights whose squares sum to 1): a plain average
+    # would halve the grain's variance where tiles overlap.
     side = round(tile / scale)
     weight = np.sin(np.pi * (np.arange(side) + 0.5) / side)
     window = np.outer(weight, weight).astype(np.float32)[..., None]
-    total = np.zeros((height, width, 3), np.float32)
-    power = np.zeros((height, width, 1), np.float32)
     low = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
-    def full(y: int, x: int) -> tuple[slice, slice]:
-        """The full-size tile at small pixel (y, x)."""
-        top, left = min(round(y / scale), height - side), min(round(x / scale), width - side)
-        return slice(top, top + side), slice(left, left + side)
+    def corner(y: int, x: int) -> tuple[int, int]:
+        """The top-left corner of the full-size tile at small pixel (y, x)."""
+        return min(round(y / scale), height - side), min(round(x / scale), width - side)
 
-    for ty, tx, sy, sx in zip(target_y, target_x, best_y, best_x, strict=True):
-        source, target = full(sy, sx), full(ty, tx)
+    targets = [corner(ty, tx) for ty, tx in zip(target_y, target_x, strict=True)]
+    top, left = min(y for y, _ in targets), min(x for _, x in targets)
+    bottom, right = max(y for y, _ in targets) + side, max(x for _, x in targets) + side
+    total = np.zeros((bottom - top, right - left, 3), np.float32)
+    power = np.zeros((bottom - top, right - left, 1), np.float32)
+    for (fy, fx), sy, sx in zip(targets, best_y, best_x, strict=True):
+        gy, gx = corner(sy, sx)
+        source = (slice(gy, gy + side), slice(gx, gx + side))
+        target = (slice(fy - top, fy - top + side), slice(fx - left, fx - left + side))
         total[target] += (crop[source].astype(np.float32) - low[source]) * window
         power[target] += window * window
-    np.divide(total, np.sqrt(power), out=total, where=power > 0)
-    total += up
-    return np.clip(np.rint(total), 0, 255).astype(np.uint8)
+    del low
+    np.divide(total, np.sqrt(power, out=power), out=total, where=power > 0)
+    del power
+    total += up[top:bottom, left:right]
+    up[top:bottom, left:right] = np.clip(np.rint(total, out=total), 0, 255, out=total)
+    return up
 
 
 def _match_tiles(
