@@ -236,17 +236,19 @@ def _stroke(mask: np.ndarray) -> None:
     ("draw", "filled_at"),
     [
         (lambda mask: mask.__setitem__((slice(1300, 1700), slice(1800, 2200)), 255), (400, 400)),
+        (lambda mask: mask.__setitem__((slice(1380, 1620), slice(1880, 2120)), 255), None),
         (_stroke, None),
     ],
-    ids=["400-px-box", "36-px-stroke"],
+    ids=["400-px-box", "240-px-box", "36-px-stroke"],
 )
 def test_texture_fills_a_wide_hole_at_half_size_and_a_stroke_at_full_size(
     draw: Callable[[np.ndarray], None], filled_at: tuple[int, int] | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The rule behind the 12 MP Texture click's time (benchmarks/bench_texture.py): the 400 px box's 800 px
-    # window (200 px of context a side) is filled at half size, a quarter of the work. A stroke with as many
-    # hole pixels stays at full size: it is mostly edge, where a smaller fill loses most. (A stand-in filler
-    # keeps the test quick.)
+    # window (200 px of context a side) is filled at half size, a quarter of the work. A 240 px box, 1.44
+    # times the wide-hole limit, stays at full size (shrinking it by a sixth would save little), and so does a
+    # 36 px stroke of 73 k hole pixels: it is mostly edge, where a smaller fill loses most. (A stand-in
+    # filler keeps the test quick.)
     seen: list[tuple[int, int]] = []
 
     def recording(image: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -86,8 +86,11 @@ _LIMITS: dict[Method, tuple[int, int]] = {
 # back, so it keeps the full-size fill's PSNR and texture (`python -m benchmarks.bench_texture`) in a third
 # of the time. Thinner holes (strokes) keep the plain limit: a stroke is mostly edge, where a smaller fill
 # loses most (36 px strokes of bench_offline_choice's scene, 8 masks: -0.28 +- 0.21 dB, -1.3 dB at worst).
+# A wide hole up to 1.78 times the limit stays at full size (_WIDE_SHRINK = 0.75): shrinking it by less than
+# a quarter would save little time and still cost a resampling (bench_local's 2 % mask has 3 such windows).
 _WIDE_LIMITS: dict[Method, int] = {"patchmatch": 40_000, "telea": 500_000}
 _WIDE = 64
+_WIDE_SHRINK = 0.75
 # Methods whose fill, when made at a lower resolution, gets the known pixels' fine detail added back:
 # patchmatch's copies texture, and a smooth patch in a grainy photo shows. Telea's fill is smooth anyway.
 _DETAIL: dict[Method, bool] = {"patchmatch": True, "telea": False}
@@ -341,8 +344,9 @@ def _scale(hole: np.ndarray, window_limit: int, hole_limit: int, wide_limit: int
     """The scale (at most 1) that brings the window within its limits (the wide one if its hole is wide)."""
     holes = cv2.countNonZero(hole)
     scale = min(1.0, math.sqrt(window_limit / hole.size), math.sqrt(hole_limit / holes))
-    if holes > wide_limit and 2 * cv2.distanceTransform(hole, cv2.DIST_L2, 3).max() > _WIDE:
-        scale = min(scale, math.sqrt(wide_limit / holes))
+    wide = math.sqrt(wide_limit / holes)
+    if wide < _WIDE_SHRINK and 2 * cv2.distanceTransform(hole, cv2.DIST_L2, 3).max() > _WIDE:
+        scale = min(scale, wide)
     return scale
 
 
