@@ -96,6 +96,8 @@ _WIDE = 64
 _WIDE_SHRINK = 0.75
 # Methods whose fill, when made at a lower resolution, gets the known pixels' fine detail added back:
 # patchmatch's copies texture, and a smooth patch in a grainy photo shows. Telea's fill is smooth anyway.
+# Even a 6 % shrink blurs: the same small fills of 24 mosaic boxes at 0.94x kept 71 % of the truth's texture
+# scaled back linearly and 91 % with the detail, for 0.05 +- 0.01 dB of PSNR (full size: 100 %).
 _DETAIL: dict[Method, bool] = {"patchmatch": True, "telea": False}
 # _add_detail's tiles: side in pixels of the small fill (half-overlapping); _match_tiles's random tries per
 # tile and rounds of propagation and search (~0.1 s for the 400 px box's ~700 tiles).
