@@ -136,7 +136,12 @@ def test_undo_after_load_cannot_remove_from_a_blank_canvas(keyed_app, fake_novit
     _open(page, keyed_app.url)
     drop_file(page, photos["scene"])
     wait_editor_ready(page)
-    page.locator(UNDO).first.click(force=True)  # right after loading: the editor takes the photo away
+    # Right after loading, the editor's Undo takes the photo away. Its button turns on once the editor has
+    # put the photo in its history (clicked before, it did nothing) and off again once the photo is gone.
+    undo_off = f"(off) => document.querySelector('{UNDO}').disabled === off"
+    page.wait_for_function(undo_off, arg=False)
+    page.locator(UNDO).first.click(force=True)
+    page.wait_for_function(undo_off, arg=True)
     settle(page)
     paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
     click_remove(page)
