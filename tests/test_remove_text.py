@@ -138,6 +138,7 @@ async def test_a_photo_without_text_comes_back_unchanged_and_says_so(service: Se
     assert np.array_equal(decoded(result.data), decoded(source)) and result.note == NO_TEXT_FOUND
 
 
+@pytest.mark.slow  # a 17.5 MP photo
 async def test_above_16_mp_the_whole_photo_is_sent_downscaled_and_the_note_says_so(
     service: Service, fake: FakeNovita
 ) -> None:
@@ -205,7 +206,10 @@ def test_batch_removes_the_text_of_every_photo_in_a_folder(cli_env: FakeNovita, 
     for i in range(3):
         (source / f"slide{i}.png").write_bytes(encode(with_caption(200, 120, f"SLIDE {i}", seed=i), "PNG"))
     settings = fast_settings(cli_env.url)
-    options = batch.BatchOptions(input_dir=source, output_dir=out, engine="remove-text", progress=False)
+    # No rate limit here: Novita's 10 images/min (checked below) would wait out 12 s between these three.
+    options = batch.BatchOptions(
+        input_dir=source, output_dir=out, engine="remove-text", progress=False, rate="none"
+    )
     result = asyncio.run(batch.run_batch_async(options, settings))
     assert result.exit_code == 0 and result.counts["done"] == 3
     assert len(cli_env.requests_to("/v3/remove-text")) == 3

@@ -35,6 +35,7 @@ async def test_a_photo_within_limits_goes_out_as_itself_and_comes_back_full_size
     assert result.task_id == submit.extras["task_id"]
 
 
+@pytest.mark.slow  # a 17.3 MP photo
 async def test_an_oversized_photo_sent_whole_is_processed_small_and_pasted_back(
     fake: FakeNovita, service: Service
 ) -> None:

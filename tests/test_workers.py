@@ -24,6 +24,7 @@ async def in_processes(fake: FakeNovita) -> AsyncIterator[Service]:
     await service.aclose()
 
 
+@pytest.mark.slow  # starts worker processes
 async def test_removals_in_worker_processes_give_the_same_file_as_in_threads(
     fake: FakeNovita, service: Service, in_processes: Service
 ) -> None:
