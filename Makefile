@@ -46,7 +46,7 @@ lint: $(VENV)/.dev
 
 # Four pytest-xdist workers, two per core on a 2-core machine: most tests wait on servers, browsers and
 # subprocesses, and one worker per core left the cores idle most of the run. tests/conftest.py keeps each
-# file on one worker and the browser files in two groups, one Chromium each (--dist loadfile). mypy checks
+# file on one worker and the browser files in three groups, one Chromium each (--dist loadfile). mypy checks
 # the types while the tests run; the run ends with its 10 slowest tests, so the next slow one is seen.
 TEST_WORKERS ?= 4
 PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadfile
