@@ -33,6 +33,7 @@ import itertools
 import json
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -393,9 +394,15 @@ def upload_mask(page: Any, path: str | Path) -> None:
     page.wait_for_selector("#mask-upload .file-preview, #mask-upload table", timeout=30_000)
 
 
-def click_remove(page: Any) -> None:
-    """Press Remove."""
-    page.click("#remove")
+# The result each page showed just before its last click on Remove: a fast job can end before
+# wait_result runs, and a wait for "a result other than the one shown now" would then wait forever.
+_before_click: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def click_remove(page: Any, button: str = "#remove") -> None:
+    """Press Remove (or another button that starts a job, e.g. "#remove-text")."""
+    _before_click[page] = page.input_value("#result-info textarea")
+    page.click(button)
 
 
 def result_info(page: Any) -> dict[str, Any]:
@@ -405,8 +412,18 @@ def result_info(page: Any) -> dict[str, Any]:
 
 
 def wait_result(page: Any, previous: dict[str, Any] | None = None, timeout: float = 60_000) -> dict[str, Any]:
-    """Wait for a new result: #result-info changes and the slider's after-image has loaded."""
-    old = json.dumps(previous) if previous else page.input_value("#result-info textarea")
+    """Wait for a new result: #result-info changes and the slider's after-image has loaded.
+
+    New means other than `previous`, else than the result shown before the last click_remove, else than
+    the one shown now.
+    """
+    remembered = _before_click.pop(page, None)
+    if previous:
+        old = json.dumps(previous)
+    elif remembered is not None:
+        old = remembered
+    else:
+        old = page.input_value("#result-info textarea")
     page.wait_for_function(
         """(old) => { const v = document.querySelector('#result-info textarea')?.value || '';
                       return v && v !== old; }""",

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from tests.browser.helpers import (
+    click_remove,
     download,
     drop_file,
     shot,
@@ -32,7 +33,7 @@ def test_remove_all_text_takes_one_click_and_changes_only_the_text(keyed_app, fa
     wait_editor_ready(page)
     page.click('#format input[value="png"]')
     shot(page, "remove-text-before")
-    page.click("#remove-text")  # nothing painted: Novita finds the text
+    click_remove(page, "#remove-text")  # nothing painted: Novita finds the text
     result = wait_result(page)
     shot(page, "remove-text-result", full_page=True)
     assert result["engine"] == "remove-text" and result["size"] == [800, 600]
