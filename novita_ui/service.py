@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -235,11 +236,15 @@ def _prepare_remote(request: RemoveRequest, whole_photo: bool) -> _Sending:
 
 def _finish_remote(request: RemoveRequest, sending: _Sending, data: bytes) -> _Finished:
     """Decode the photo again and put Novita's result onto it, changing only the removed area; write it."""
-    try:
-        result, _ = results.decode_result(data)
-    except ValueError:
-        raise InputError("Novita's result could not be decoded. Try again.") from None
-    photo = imaging.open_photo(request.image)
+    # Both decodes at once: Pillow's decoders let go of the GIL (a 12 MP PNG result and JPEG photo:
+    # 0.30 + 0.10 s of CPU one after the other).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode-result") as pool:
+        decoding = pool.submit(results.decode_result, data)
+        photo = imaging.open_photo(request.image)
+        try:
+            result, _ = decoding.result()
+        except ValueError:
+            raise InputError("Novita's result could not be decoded. Try again.") from None
     patch = sending.patch
     if patch is None:
         # Prompt-only: the removed area is whatever the model changed, found at the size it worked on.

@@ -28,7 +28,7 @@ Scripting API (thread-safe; read when a request arrives):
   "store". Each next request to that endpoint consumes one, in order, before auth is checked.
   ``Fault.status(code, retry_after=, reason=, body=)``, ``Fault.malformed_json()``,
   ``Fault.html_502()``, ``Fault.drop_connection()``, ``Fault.delay(seconds)``; store only:
-  ``Fault.expired()``, ``Fault.not_found()``, ``Fault.truncated(cut_connection=False)``;
+  ``Fault.expired()``, ``Fault.not_found()``, ``Fault.truncated(cut_connection=False)``, ``Fault.corrupt()``;
   cleanup and remove-text only: ``Fault.invalid_base64()``. ``http_date(s)`` makes an HTTP-date
   ``Retry-After``.
   ``Fault.echo_auth(code)`` answers an error whose ``reason`` and ``message`` quote the request's
@@ -189,6 +189,12 @@ class Fault:
         return cls("truncated", cut_connection=cut_connection)
 
     @classmethod
+    def corrupt(cls) -> Fault:
+        """Store only: 200 with the image's middle bytes scrambled; its header and end marker are whole,
+        so only decoding the pixels finds the damage."""
+        return cls("corrupt")
+
+    @classmethod
     def invalid_base64(cls) -> Fault:
         """Cleanup only: 200 ``{"image_file": "!!!not base64!!!", "image_type": "png"}``."""
         return cls("invalid_base64")
@@ -198,6 +204,7 @@ _FAULT_ENDPOINTS = {
     "expired": {"store"},
     "not_found": {"store"},
     "truncated": {"store"},
+    "corrupt": {"store"},
     "invalid_base64": {"cleanup", "remove-text"},
 }
 
@@ -701,7 +708,7 @@ class FakeNovita:
         elif fault is not None and fault.kind == "echo_auth":
             quoted = rec.headers.get("authorization", "")
             return _error_reply(fault.code, f"BAD_HEADER {quoted}", f"rejected Authorization: {quoted}")
-        elif fault is not None and fault.kind != "truncated":
+        elif fault is not None and fault.kind not in ("truncated", "corrupt"):
             return _fault_reply(fault, endpoint)
         reply = self._answer(endpoint, rec)
         if fault is not None and fault.kind == "truncated" and reply.status == 200:
@@ -709,6 +716,11 @@ class FakeNovita:
             return replace(
                 reply, body=half, declared_length=len(reply.body) if fault.cut_connection else None
             )
+        if fault is not None and fault.kind == "corrupt" and reply.status == 200:
+            body = bytearray(reply.body)
+            middle = slice(len(body) // 4, len(body) * 3 // 4)
+            body[middle] = bytes(b ^ 0x5A for b in body[middle])
+            return replace(reply, body=bytes(body))
         return reply
 
     def _take_fault(self, endpoint: str) -> Fault | None:

@@ -13,7 +13,7 @@ from novita_ui.errors import InputError
 from novita_ui.pixels.imaging import OutputFormat
 from novita_ui.service import RemoveRequest, Service, output_name
 from tests.conftest import fast_settings
-from tests.fake_novita import FILL, FakeNovita, central_box
+from tests.fake_novita import FILL, FakeNovita, Fault, central_box
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, photo_like
 
 
@@ -33,6 +33,20 @@ async def test_a_photo_within_limits_goes_out_as_itself_and_comes_back_full_size
     assert (out[mask == 0] == original[mask == 0]).all()  # untouched pixels are the original's
     assert (out[mask > 0] == FILL).all()
     assert result.task_id == submit.extras["task_id"]
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+async def test_a_result_whose_pixels_are_damaged_is_a_clear_error(
+    fake: FakeNovita, service: Service, fmt: OutputFormat
+) -> None:
+    # Whole header and end marker, scrambled pixels: the download looks complete, the decode fails.
+    fake.fail_next("store", Fault.corrupt())
+    pixels = photo_like(320, 240)
+    request = RemoveRequest(
+        engine="eraser", image=encode(pixels), mask=box_mask(320, 240, (100, 80, 160, 120)), output_format=fmt
+    )
+    with pytest.raises(InputError, match=r"Novita.s result could not be decoded\. Try again\."):
+        await service.remove(request)
 
 
 @pytest.mark.slow  # a 17.3 MP photo
