@@ -12,14 +12,16 @@ The baseline is the naive editor path the notes measured at 8-14 s: the photo go
 ``gr.ImageEditor`` at full size and the editor is the input of the Remove event, so the browser exports and
 uploads the background, the layer and the composite as full-size PNGs before the engine even starts.
 
-Median of 3 clicks per case (1 with --quick), 2 cores, Chromium (SwiftShader), quiet machine, 2026-12-07:
+Median of 3 clicks per case (1 with --quick), 2 cores, Chromium (SwiftShader), quiet machine (load ~2),
+2026-12-07, two runs of this script on 006e219 with one on ed5eddd (before issue 24: the same script and test
+helpers copied into a checkout of it) in between:
 
-| path | click -> result shown | before issue 24 (ed5eddd, same day) | drop -> paintable | uploaded |
+| path | click -> result shown | ed5eddd, same session | drop -> paintable | uploaded after click |
 |---|---:|---:|---:|---:|
-| Offline, JPEG | 2.57 s | 5.30 s | 1.30 s | 0 (3.9 MB before) |
-| Offline, PNG | 3.91 s | 6.60 s | 1.09 s | 0 |
-| Offline Texture, JPEG | 9.03 s | 9.61 s | 1.43 s | 0 |
-| Novita Eraser, JPEG (3 s task) | 8.94 s (3.24 s beyond task + stand-in) | 11.49 s | 1.60 s | 0 |
+| Offline, JPEG | 0.89 / 0.96 s | 1.86 s | 1.08 / 1.17 s | 0 (3.9 MB before) |
+| Offline, PNG | 1.48 / 1.61 s | 3.15 s | 0.67 / 1.18 s | 0 |
+| Offline Texture, JPEG | 1.72 / 1.71 s | 3.62 s | 0.76 / 0.84 s | 0 |
+| Novita Eraser, JPEG (3 s task) | 1.33 / 1.42 s beyond the task and the stand-in | 2.13 s | 0.75 / 1.06 s | 0 |
 
     .venv/bin/python -m benchmarks.bench_browser [--quick] [--no-naive]
 """
