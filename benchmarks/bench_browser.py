@@ -16,12 +16,12 @@ Median of 3 clicks per case (1 with --quick), 2 cores, Chromium (SwiftShader), q
 2026-12-07, two runs of this script on 006e219 with one on ed5eddd (before issue 24: the same script and test
 helpers copied into a checkout of it) in between:
 
-| path | click -> result shown | ed5eddd, same session | drop -> paintable | uploaded after click |
+| path | click -> result shown | ed5eddd | drop -> paintable | uploaded after click |
 |---|---:|---:|---:|---:|
 | Offline, JPEG | 0.89 / 0.96 s | 1.86 s | 1.08 / 1.17 s | 0 (3.9 MB before) |
 | Offline, PNG | 1.48 / 1.61 s | 3.15 s | 0.67 / 1.18 s | 0 |
 | Offline Texture, JPEG | 1.72 / 1.71 s | 3.62 s | 0.76 / 0.84 s | 0 |
-| Novita Eraser, JPEG (3 s task) | 1.33 / 1.42 s beyond the task and the stand-in | 2.13 s | 0.75 / 1.06 s | 0 |
+| Eraser, JPEG (3 s task) | 1.33 / 1.42 s beyond task + stand-in | 2.13 s | 0.75 / 1.06 s | 0 |
 
     .venv/bin/python -m benchmarks.bench_browser [--quick] [--no-naive]
 """
