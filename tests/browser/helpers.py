@@ -290,6 +290,13 @@ def wait_editor_ready(
         timeout=timeout,
     )
     page.wait_for_selector(EDITOR_PLACEHOLDER, state="detached", timeout=timeout)
+    # The photo is in the editor's background layer: its last sprite holds a decoded image (on a loaded
+    # machine the zoom can settle before the preview image has arrived and been decoded).
+    page.wait_for_function(
+        """() => { const kids = window.editor?.layer_manager?.background_layer?.children || [];
+                   return !!kids.at(-1)?.texture?.source?.resource; }""",
+        timeout=timeout,
+    )
     page.wait_for_function(
         """() => { const z = document.querySelector('#editor .zoom-number span')?.textContent;
             const now = performance.now();

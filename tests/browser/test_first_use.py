@@ -200,8 +200,16 @@ def _ball_and_pink(page: Any) -> tuple[tuple[float, float] | None, int]:
 
 
 def _ball_seen(page: Any) -> tuple[tuple[float, float], int]:
-    """:func:`_ball_and_pink`, when the ball must show."""
-    centre, pink = _ball_and_pink(page)
+    """:func:`_ball_and_pink`, once the ball shows (on a loaded machine the editor may still be drawing the
+    photo when its zoom has settled)."""
+    seen: list[tuple[tuple[float, float] | None, int]] = [(None, 0)]
+
+    def shows() -> bool:
+        seen[0] = _ball_and_pink(page)
+        return seen[0][0] is not None
+
+    _wait_until(page, shows)
+    centre, pink = seen[0]
     assert centre is not None, "the ball does not show in the editor"
     return centre, pink
 
