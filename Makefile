@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-quick lint bench chromium turbojpeg clean
 
-# uv installs the requirements in ~7 s where pip took ~50 s (2 cores, both with their caches cold / warm);
+# uv installs the requirements in ~11 s where pip took ~51 s (2 cores, both with warm caches);
 # pip stays the fallback where uv cannot run.
 UV      := $(VENV)/bin/uv
 INSTALL  = $(UV) pip install -q --python $(PY) -r $(1) || $(PY) -m pip install -q -r $(1)
