@@ -65,8 +65,7 @@ _WATCH_LOAD_JS = """() => {
   let zoom = document.querySelector('#editor .zoom-number span')?.textContent;
   const watch = () => {
     const now = document.querySelector('#editor .zoom-number span')?.textContent;
-    const kids = window.editor?.layer_manager?.background_layer?.children || [];
-    const photo = window.__nuDropAt !== undefined && !!kids.at(-1)?.texture?.source?.resource;
+    const photo = window.__nuDropAt !== undefined && %(photo_in_editor)s;
     if (photo && (now !== zoom || window.__nuPaintableAt === undefined)) {
       window.__nuPaintableAt = performance.now();
     }
@@ -189,7 +188,7 @@ def _measure_app(
             h.wait_app_ready(page)
             h.choose_engine(page, case.engine)
             h.choose_format(page, case.fmt)
-            page.evaluate(_WATCH_LOAD_JS)
+            page.evaluate(_WATCH_LOAD_JS % {"photo_in_editor": h.PHOTO_IN_EDITOR})
             h.drop_file(page, photo)
             h.wait_editor_ready(page)
             page.evaluate("() => { window.__nuLoadWatched = true; }")

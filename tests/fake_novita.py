@@ -717,10 +717,9 @@ class FakeNovita:
                 reply, body=half, declared_length=len(reply.body) if fault.cut_connection else None
             )
         if fault is not None and fault.kind == "corrupt" and reply.status == 200:
-            body = bytearray(reply.body)
-            middle = slice(len(body) // 4, len(body) * 3 // 4)
-            body[middle] = bytes(b ^ 0x5A for b in body[middle])
-            return replace(reply, body=bytes(body))
+            body = np.frombuffer(reply.body, np.uint8).copy()
+            body[len(body) // 4 : len(body) * 3 // 4] ^= 0x5A
+            return replace(reply, body=body.tobytes())
         return reply
 
     def _take_fault(self, endpoint: str) -> Fault | None:

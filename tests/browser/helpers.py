@@ -66,6 +66,11 @@ EDITOR_FILE_INPUT = '#editor input[data-testid="file-upload"]'
 EDITOR_DROP_ZONE = '#editor [data-testid="image"]'
 EDITOR_CANVAS = "#editor .pixi-target canvas"
 EDITOR_PLACEHOLDER = "#editor .empty.wrap"
+# A JavaScript expression: the photo is in the editor, i.e. the last sprite of its background layer holds a
+# decoded image (the blank canvas's sprite has none).
+PHOTO_IN_EDITOR = (
+    "!!(window.editor?.layer_manager?.background_layer?.children || []).at(-1)?.texture?.source?.resource"
+)
 EDITOR_ZOOM = "#editor .zoom-number span"
 TOOL_BRUSH = '#editor button[aria-label="Brush"]'
 TOOL_ERASER = '#editor button[aria-label="Erase"]'
@@ -290,13 +295,8 @@ def wait_editor_ready(
         timeout=timeout,
     )
     page.wait_for_selector(EDITOR_PLACEHOLDER, state="detached", timeout=timeout)
-    # The photo is in the editor's background layer: its last sprite holds a decoded image (on a loaded
-    # machine the zoom can settle before the preview image has arrived and been decoded).
-    page.wait_for_function(
-        """() => { const kids = window.editor?.layer_manager?.background_layer?.children || [];
-                   return !!kids.at(-1)?.texture?.source?.resource; }""",
-        timeout=timeout,
-    )
+    # On a loaded machine the zoom can settle before the preview image has arrived and been decoded.
+    page.wait_for_function(f"() => {PHOTO_IN_EDITOR}", timeout=timeout)
     page.wait_for_function(
         """() => { const z = document.querySelector('#editor .zoom-number span')?.textContent;
             const now = performance.now();
