@@ -139,6 +139,7 @@ BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "browser": _browser,
     "fidelity": _fidelity,
     "select": _module_rows("bench_select"),
+    "editor": _module_rows("bench_editor_frames"),
 }
 
 

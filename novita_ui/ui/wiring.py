@@ -15,7 +15,7 @@ import gradio as gr
 from novita_ui.config import Settings
 from novita_ui.ui import editor as editor_config
 from novita_ui.ui.app import App
-from novita_ui.ui.assets.editor_page import EDITOR_CSS, EDITOR_HEAD, editor_js
+from novita_ui.ui.assets.editor_page import EDITOR_CSS, EDITOR_HEAD, SOFTWARE_WEBGL_HEAD, editor_js
 from novita_ui.ui.assets.page import (
     CSS,
     GATHER_JS,
@@ -241,7 +241,8 @@ def launch_kwargs(
         "footer_links": ["api"],
         "js": _page_script(opts),
         "css": CSS + EDITOR_CSS + SELECT_CSS,
-        "head": EDITOR_HEAD,  # CSS Gradio must not scope to its app column (the page's margins)
+        # CSS Gradio must not scope to its app column (the page's margins); the editor's drawing without a GPU
+        "head": EDITOR_HEAD + SOFTWARE_WEBGL_HEAD,
         "theme": gr.themes.Default(primary_hue="indigo"),
         "app_kwargs": app_kwargs,
     }

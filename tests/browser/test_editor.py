@@ -324,6 +324,46 @@ def test_the_gradio_pieces_the_page_script_drives(keyless_app, page, photos):
     )
 
 
+_DRAWING = """() => {
+  const editor = window.editor, gl = editor.app.renderer.gl;
+  return {units: gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS),
+          shadows: (editor.outline_graphics.filters || []).length};
+}"""
+
+
+def test_without_a_gpu_the_editor_leaves_out_what_a_cpu_draws_slowly(keyless_app, page):
+    """Headless Chromium draws WebGL on the CPU (SwiftShader), as a browser on a machine without a GPU does.
+    There the page gives the editor at most 8 texture units and no drop shadow: a frame costs ~30 % of
+    Gradio's drawing (benchmarks/bench_editor_frames.py). Every other test here paints and sees its strokes
+    with this drawing."""
+    page.goto(keyless_app.url)
+    wait_app_ready(page)
+    page.wait_for_function("() => window.nuEditorDrawing")
+    assert page.evaluate("() => window.nuEditorDrawing") == "software"
+    assert page.evaluate(_DRAWING) == {"units": 8, "shadows": 0}
+
+
+def test_with_a_gpu_the_editor_draws_as_gradio_does(keyless_app, page):
+    """A browser with a real GPU keeps Gradio's editor untouched (all its texture units, its shadow): the
+    renderer's name is made to read as a GPU's before the page loads."""
+    page.add_init_script(
+        """(() => {
+          const get = WebGL2RenderingContext.prototype.getParameter;
+          WebGL2RenderingContext.prototype.getParameter = function (name) {
+            const info = this.getExtension('WEBGL_debug_renderer_info');
+            const gpu = 'ANGLE (NVIDIA, NVIDIA GeForce RTX 3060)';
+            return info && name === info.UNMASKED_RENDERER_WEBGL ? gpu : get.call(this, name);
+          };
+        })()"""
+    )
+    page.goto(keyless_app.url)
+    wait_app_ready(page)
+    page.wait_for_function("() => window.nuEditorDrawing")
+    assert page.evaluate("() => window.nuEditorDrawing") == "gpu"
+    drawing = page.evaluate(_DRAWING)
+    assert drawing["units"] > 8 and drawing["shadows"] == 1, drawing
+
+
 def test_quick_presses_of_the_size_keys_leave_the_editor_at_the_size_shown(keyless_app, page, photos):
     """Three ] in one go (a held key repeats this fast): the editor paints with the size the control shows,
     not the first press's (the presses used to race: 29 shown, 23 painted)."""

@@ -63,6 +63,56 @@ EDITOR_HEAD = """<style>
 }
 </style>"""
 
+# Without a GPU the browser draws WebGL on the CPU (SwiftShader, llvmpipe: virtual machines, remote desktops,
+# blocklisted drivers), and each frame of Gradio's editor cost ~0.18 s of CPU at 672 x 558 px, so a stroke
+# lagged. Two things in it are costly there and not worth it: PIXI's batch shader picks each pixel's texture
+# among every texture unit the GPU reports (32 in SwiftShader), which a CPU runs as that many samples per
+# pixel; and a 10 %-opaque drop shadow round the canvas is a blur over the whole frame. With at most 8 units
+# (WebGL's guaranteed minimum, so nothing can rely on more) and no shadow, a frame costs ~0.06 s
+# (benchmarks/bench_editor_frames.py). A real GPU keeps Gradio's editor as it is. The unit count must be
+# set before PIXI starts, so this runs in the page's <head>, ahead of Gradio's own scripts.
+# window.NU_GRADIO_WEBGL = true (set before the page loads) keeps Gradio's drawing, for the benchmark.
+SOFTWARE_WEBGL_HEAD = """<script>
+(() => {
+  if (window.NU_GRADIO_WEBGL) return;
+  const MAX_TEXTURE_IMAGE_UNITS = 0x8872, UNITS = 8;
+  const software = (gl) => {
+    try {
+      const info = gl.getExtension('WEBGL_debug_renderer_info');
+      const name = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
+      return /swiftshader|llvmpipe|softpipe|software/i.test(String(name));
+    } catch (e) {
+      return false;
+    }
+  };
+  for (const Context of [window.WebGLRenderingContext, window.WebGL2RenderingContext]) {
+    if (!Context) continue;
+    const get = Context.prototype.getParameter;
+    Context.prototype.getParameter = function (name) {
+      const value = get.call(this, name);
+      return name === MAX_TEXTURE_IMAGE_UNITS && value > UNITS && software(this) ? UNITS : value;
+    };
+  }
+  // Gradio's editor sets window.editor when it mounts; its outline (and shadow) may come a few frames later.
+  const unshadow = (editor, frames) => {
+    const gl = editor?.app?.renderer?.gl;
+    if (editor?.outline_graphics && gl) {
+      const cpu = software(gl);
+      if (cpu) editor.outline_graphics.filters = [];
+      window.nuEditorDrawing = cpu ? 'software' : 'gpu';  // what the tests wait for
+    } else if (editor && frames > 0) {
+      requestAnimationFrame(() => unshadow(editor, frames - 1));
+    }
+  };
+  let current;
+  Object.defineProperty(window, 'editor', {
+    configurable: true,
+    get: () => current,
+    set: (editor) => { current = editor; unshadow(editor, 600); },
+  });
+})();
+</script>"""
+
 # Runs once when the page loads (chained after page.PAGE_JS). Exposes window.nuBrushSize(n) and
 # window.nuBrushSizeSettled() for tests.
 EDITOR_JS = """
