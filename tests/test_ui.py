@@ -53,7 +53,7 @@ from novita_ui.ui.events.removal import RemovalEvents
 from novita_ui.ui.server import gradio_seams
 from novita_ui.ui.wiring import named
 from tests.app_process import free_port
-from tests.apps import launch
+from tests.apps import launch, launched
 from tests.conftest import fast_settings
 from tests.fake_novita import FILL, TEST_KEY, TEXT_INK, FakeNovita, Fault
 from tests.images import box_mask, decode, encode, jpeg_with_orientation, page_read, phone_photo, photo_like
@@ -710,6 +710,27 @@ def test_launch_settings_keep_secrets_out_of_the_browser_and_bound_the_queue():
     assert kwargs["run_history"] is False and kwargs["max_file_size"] == 100 * 2**20
     assert kwargs["server_name"] == "0.0.0.0" and kwargs["share"] is True
     assert queue_kwargs(options)["max_size"] == 10
+
+
+def test_an_idle_app_looks_for_work_50_times_a_second_not_1000(fake_server, tmp_path):
+    """Gradio's queue looked for new events every 1 ms: ~6 % of a core for an app nobody is using
+    (gradio_seams.calm_idle_queue; benchmarks/bench_app.py measures the idle CPU)."""
+    import gradio.queueing
+
+    loop = inspect.getsource(gradio.queueing.Queue.start_processing)
+    assert "await asyncio.sleep(self.sleep_when_free)" in loop
+    progress = inspect.getsource(gradio.queueing.Queue.start_progress_updates)
+    assert "await asyncio.sleep(self.progress_update_sleep_when_free)" in progress
+    with launched(fast_settings(fake_server.url, api_key=None)) as running:
+        queue = running.demo._queue
+        assert queue.sleep_when_free == gradio_seams.QUEUE_IDLE_POLL_S == 0.02
+        assert queue.progress_update_sleep_when_free == gradio_seams.PROGRESS_POLL_S == 0.05
+        # and it still does its work: a removal through the API
+        photo, mask, _ = _files(tmp_path)
+        result = Client(running.url, verbose=False).predict(
+            handle_file(photo), handle_file(mask), "png", api_name="/local"
+        )
+        assert Image.open(result).size == (600, 400)
 
 
 def test_app_py_flags_and_environment(monkeypatch):

@@ -33,7 +33,7 @@ from novita_ui.ui.events.tools import endpoints, select_endpoint
 from novita_ui.ui.layout import Page, build_page
 from novita_ui.ui.options import CACHE_SWEEP, Options
 from novita_ui.ui.server import agents, pagecache, protect
-from novita_ui.ui.server.gradio_seams import build_session_config_once, keep_scratch_in_cache
+from novita_ui.ui.server.gradio_seams import build_session_config_once, calm_idle_queue, keep_scratch_in_cache
 from novita_ui.ui.texts import ENGINE_LABELS, TEXT_LABEL, engine_note
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -52,6 +52,7 @@ def build_app(settings: Settings, options: Options | None = None, *, app: App | 
         # An open tab's photo, previews and results go with their session (ScratchSpace), not by age.
         keep_scratch_in_cache(app.scratch)
         demo.unload(app.forget_session)
+    calm_idle_queue(demo)  # an idle app polled its queue 1000 times a second
     return demo
 
 
