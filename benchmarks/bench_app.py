@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,34 +39,40 @@ def _free_port() -> int:
         return port
 
 
-def cold_start() -> float:
-    """Seconds from spawning ``python app.py`` to its page answering 200."""
+@contextlib.contextmanager
+def _serving(command: list[str], timeout: float = 60.0) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """Start ``command + [port]`` (no key, its own Gradio cache); yield it and the seconds until its page
+    answered 200; stop it afterwards."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="bench_app_") as temp:
         env = {**os.environ, "GRADIO_TEMP_DIR": temp, "GRADIO_ANALYTICS_ENABLED": "False"}
         env.pop("NOVITA_API_KEY", None)
         started = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [*command, str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            while time.monotonic() - started < 60:
+            while True:
                 if proc.poll() is not None:
-                    raise RuntimeError("app.py exited during start-up")
+                    raise RuntimeError(f"{command[1]} exited during start-up")
+                if time.monotonic() - started > timeout:
+                    raise TimeoutError(f"{command[1]} did not answer within {timeout:.0f} s")
                 try:
                     if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                        return time.monotonic() - started
+                        break
                 except httpx.TransportError:
                     pass
                 time.sleep(0.05)  # a poll interval, not a wait for a result
-            raise TimeoutError("app.py did not answer within 60 s")
+            yield proc, time.monotonic() - started
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def cold_start() -> float:
+    """Seconds from spawning ``python app.py`` to its page answering 200."""
+    with _serving([sys.executable, "app.py", "--port"]) as (_, seconds):
+        return seconds
 
 
 # Gradio's own default: the baseline for the idle CPU.
@@ -81,38 +88,20 @@ def idle_cpu(command: list[str], seconds: float) -> float:
     """Percent of one core the server started by ``command + [port]`` and its children use while idle."""
     import psutil
 
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="bench_app_") as temp:
-        env = {**os.environ, "GRADIO_TEMP_DIR": temp, "GRADIO_ANALYTICS_ENABLED": "False"}
-        env.pop("NOVITA_API_KEY", None)
-        proc = subprocess.Popen(
-            [*command, str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)  # a poll interval, not a wait for a result
-            time.sleep(3)  # the start-up's own work (worker processes importing) is not idling
+    with _serving(command, timeout=120) as (proc, _):
+        time.sleep(3)  # the start-up's own work (worker processes importing) is not idling
 
-            def used() -> float:
-                total = 0.0
-                for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        times = p.cpu_times()
-                        total += times.user + times.system
-                return total
+        def used() -> float:
+            total = 0.0
+            for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = p.cpu_times()
+                    total += times.user + times.system
+            return total
 
-            before = used()
-            time.sleep(seconds)  # the measurement itself: CPU used over this much idle time
-            return 100 * (used() - before) / seconds
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        before = used()
+        time.sleep(seconds)  # the measurement itself: CPU used over this much idle time
+        return 100 * (used() - before) / seconds
 
 
 def import_floor() -> float:

@@ -45,14 +45,6 @@ _REDRAW = """async (n) => {
   app.ticker.start();
 }"""
 
-_DRAWING = """() => {
-  const app = window.editor.app, gl = app.renderer.gl;
-  return {units: gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS),
-          shadow: (window.editor.outline_graphics.filters || []).length > 0,
-          canvas: [app.canvas.width, app.canvas.height]};
-}"""
-
-
 def _cpu(kinds: tuple[str, ...]) -> float:
     """CPU seconds so far of this process's Chromium children whose command line names one of ``kinds``."""
     import psutil
@@ -131,7 +123,7 @@ def measure(rounds: int) -> dict[str, Drawing]:
                     helpers.drop_file(page, photo)
                     helpers.wait_editor_ready(page)
                     helpers.paint_stroke(page, (0.4, 0.5), (0.6, 0.5))
-                    drawing[name] = page.evaluate(_DRAWING)
+                    drawing[name] = page.evaluate(helpers.EDITOR_DRAWING)
                     tabs[name] = page
                 for round_ in range(rounds):
                     for name, page in tabs.items():
@@ -142,7 +134,7 @@ def measure(rounds: int) -> dict[str, Drawing]:
     return {
         name: Drawing(
             units=drawing[name]["units"],
-            shadow=drawing[name]["shadow"],
+            shadow=drawing[name]["shadows"] > 0,
             canvas=tuple(drawing[name]["canvas"]),
             frame_cpu=statistics.median(frames[name]),
             stroke_cpu=statistics.median(c for c, _ in strokes[name]),

@@ -71,6 +71,14 @@ EDITOR_PLACEHOLDER = "#editor .empty.wrap"
 PHOTO_IN_EDITOR = (
     "!!(window.editor?.layer_manager?.background_layer?.children || []).at(-1)?.texture?.source?.resource"
 )
+# A JavaScript function: how the editor draws (editor_page.SOFTWARE_WEBGL_HEAD changes it without a GPU):
+# the texture units PIXI was given, the filters (Gradio's drop shadow) on the canvas's outline, the canvas.
+EDITOR_DRAWING = """() => {
+  const editor = window.editor, app = editor.app, gl = app.renderer.gl;
+  return {units: gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS),
+          shadows: (editor.outline_graphics.filters || []).length,
+          canvas: [app.canvas.width, app.canvas.height]};
+}"""
 EDITOR_ZOOM = "#editor .zoom-number span"
 TOOL_BRUSH = '#editor button[aria-label="Brush"]'
 TOOL_ERASER = '#editor button[aria-label="Erase"]'

@@ -18,6 +18,7 @@ from novita_ui.ui.editor import BRUSH_RADIUS, MASK_COLOUR
 from tests.browser.conftest import BALL
 from tests.browser.helpers import (
     EDITOR_CANVAS,
+    EDITOR_DRAWING,
     EDITOR_ZOOM,
     TOOL_BRUSH,
     click_remove,
@@ -324,13 +325,6 @@ def test_the_gradio_pieces_the_page_script_drives(keyless_app, page, photos):
     )
 
 
-_DRAWING = """() => {
-  const editor = window.editor, gl = editor.app.renderer.gl;
-  return {units: gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS),
-          shadows: (editor.outline_graphics.filters || []).length};
-}"""
-
-
 def test_without_a_gpu_the_editor_leaves_out_what_a_cpu_draws_slowly(keyless_app, page):
     """Headless Chromium draws WebGL on the CPU (SwiftShader), as a browser on a machine without a GPU does.
     There the page gives the editor at most 8 texture units and no drop shadow: a frame costs ~30 % of
@@ -340,7 +334,8 @@ def test_without_a_gpu_the_editor_leaves_out_what_a_cpu_draws_slowly(keyless_app
     wait_app_ready(page)
     page.wait_for_function("() => window.nuEditorDrawing")
     assert page.evaluate("() => window.nuEditorDrawing") == "software"
-    assert page.evaluate(_DRAWING) == {"units": 8, "shadows": 0}
+    drawing = page.evaluate(EDITOR_DRAWING)
+    assert (drawing["units"], drawing["shadows"]) == (8, 0), drawing
 
 
 def test_with_a_gpu_the_editor_draws_as_gradio_does(keyless_app, page):
@@ -360,7 +355,7 @@ def test_with_a_gpu_the_editor_draws_as_gradio_does(keyless_app, page):
     wait_app_ready(page)
     page.wait_for_function("() => window.nuEditorDrawing")
     assert page.evaluate("() => window.nuEditorDrawing") == "gpu"
-    drawing = page.evaluate(_DRAWING)
+    drawing = page.evaluate(EDITOR_DRAWING)
     assert drawing["units"] > 8 and drawing["shadows"] == 1, drawing
 
 
