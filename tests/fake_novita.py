@@ -70,7 +70,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -540,6 +540,8 @@ class FakeNovita:
         self.latency = 0.0
         self.store_latency = 0.0
         self.task_plan = TaskPlan()
+        # The clock of timed plans (TaskPlan.duration): a test may set one that it moves itself.
+        self.clock: Callable[[], float] = time.monotonic
         self.fill = "flat"  # or "checker": see the module docstring
         # Whether the real eraser takes bare base64 is unknown: tests can refuse one form to cover both cases.
         self.eraser_image_forms = {"data_uri", "base64"}
@@ -669,6 +671,7 @@ class FakeNovita:
             self._tasks.clear()
             self._results.clear()
         self.task_plan, self.latency, self.store_latency = TaskPlan(), 0.0, 0.0
+        self.clock = time.monotonic
         self.fill = "flat"
         self.eraser_image_forms = {"data_uri", "base64"}
 
@@ -765,7 +768,7 @@ class FakeNovita:
             task_id += "-" + rec.headers.get("authorization", "")
         result = render_result(sub.image, sub.mask, sub.fmt, self.fill)
         url = f"{self.store_url}/results/{token}.{sub.fmt}"
-        task = Task(task_id, self.task_plan, time.monotonic(), url, sub.fmt, result)
+        task = Task(task_id, self.task_plan, self.clock(), url, sub.fmt, result)
         with self._lock:
             self._tasks[task_id] = task
             self._results[f"{token}.{sub.fmt}"] = (result, f"image/{sub.fmt}")
@@ -781,7 +784,7 @@ class FakeNovita:
             task.polls += 1
             poll = task.polls - 1
         plan = task.plan
-        status, eta, progress = plan.state(poll, time.monotonic() - task.created)
+        status, eta, progress = plan.state(poll, self.clock() - task.created)
         if plan.fixed_eta is not None and status in (QUEUED, PROCESSING):
             eta = plan.fixed_eta
         reason = plan.fail_reason if status == FAILED else ""
