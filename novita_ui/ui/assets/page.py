@@ -34,6 +34,41 @@ CSS = """
 @media (max-width: 640px) { #editor { height: 400px !important; } }
 """
 
+# Runs first in the page's <head>: server.early_script puts it there, ahead of Gradio's modules, which keep
+# a reference to requestAnimationFrame from the moment they load. Gradio's status trackers ask for a frame
+# on every frame to count a pending event's seconds, and the page's loading tracker goes on counting after
+# it is gone: 60 frames a second for as long as the tab is open, ~9 % of a core while nobody touches it
+# (editor_page.EDITOR_IDLE_HEAD has the rest). A tracker's timer shows tenths of a second, so while one is on
+# screen their frames come every 0.1 s; while none is, none come (a timer computes its seconds from its
+# start, so it shows the right time when it appears). window.NU_GRADIO_FRAMES = true (set before the page
+# loads) keeps Gradio's frames, for the benchmark.
+EARLY_SCRIPT = """<script>
+(() => {
+  if (window.NU_GRADIO_FRAMES) return;
+  const frame = window.requestAnimationFrame.bind(window), cancel = window.cancelAnimationFrame.bind(window);
+  const shown = () => !!document.querySelector('[data-testid="status-tracker"]:not(.hide)');
+  const timers = new Map();
+  let nextId = -1;  // negative ids are never the browser's own
+  const later = (id, callback) => timers.set(id, setTimeout(() => {
+    if (!shown()) return later(id, callback);  // held until a tracker shows: its timer then catches up
+    timers.delete(id);
+    frame(callback);
+  }, 100));
+  window.requestAnimationFrame = (callback) => {
+    const caller = (new Error().stack || '').split('\\n')[2] || '';  // [0] Error, [1] this function
+    if (!caller.includes('/statustracker-')) return frame(callback);
+    const id = nextId--;
+    later(id, callback);
+    return id;
+  };
+  window.cancelAnimationFrame = (id) => {
+    if (id >= 0) return cancel(id);
+    clearTimeout(timers.get(id));
+    timers.delete(id);
+  };
+})();
+</script>"""
+
 # Routes a photo dropped on, chosen in, or pasted into the editor to #photo-sink, untouched (see the
 # package docstring, novita_ui/ui/__init__.py). Capture-phase listeners run before the editor's own,
 # which never see the file.
