@@ -45,9 +45,11 @@ def with_caption(width: int, height: int, text: str = "HOLIDAY 2026", seed: int 
 
 def near_text(pixels: np.ndarray, margin: int) -> np.ndarray:
     """Where the caption is, grown by ``margin`` px: outside it nothing may change."""
-    ink = np.abs(pixels.astype(int) - np.array(TEXT_INK)).max(axis=2) <= 60
+    # Every channel within 60 of the ink's; inRange rather than int arrays (17.5 MP took 8 s of CPU that way).
+    ink_colour = np.array(TEXT_INK)
+    ink = cv2.inRange(pixels, np.clip(ink_colour - 60, 0, 255), np.clip(ink_colour + 60, 0, 255))
     kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
-    return cv2.dilate(ink.astype(np.uint8), kernel) > 0
+    return cv2.dilate(ink, kernel) > 0
 
 
 def decoded(data: bytes) -> np.ndarray:

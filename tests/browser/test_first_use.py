@@ -238,7 +238,9 @@ def _pans(page: Any, by: tuple[float, float]) -> None:
         return centre is not None and abs(centre[0] - x0 - by[0]) < 15 and abs(centre[1] - y0 - by[1]) < 15
 
     assert _wait_until(page, moved, timeout=10), f"Space+drag did not pan (focus: {_focus(page)})"
-    assert _ball_and_pink(page)[1] == pink, f"Space+drag painted (focus: {_focus(page)})"
+    # No more pink than before: a stroke would add thousands of pixels. Fewer is the brush's outline, left
+    # where the pointer last was when the test's pointer jumped off the canvas (failed a full run: 156 -> 0).
+    assert _ball_and_pink(page)[1] <= pink, f"Space+drag painted (focus: {_focus(page)})"
 
 
 def _focus(page: Any) -> str:
