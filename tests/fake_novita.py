@@ -537,6 +537,7 @@ class FakeNovita:
     ) -> None:
         self.host, self.port, self.store_host, self.store_port = host, port, store_host, store_port
         self.valid_keys: set[str] | None = None if valid_keys is None else set(valid_keys)
+        self._first_valid_keys = None if valid_keys is None else frozenset(valid_keys)  # for reset()
         self.latency = 0.0
         self.store_latency = 0.0
         self.task_plan = TaskPlan()
@@ -663,7 +664,7 @@ class FakeNovita:
             self._requests.clear()
 
     def reset(self) -> None:
-        """Back to a fresh server: no faults, default plan, no latency, no requests, no tasks."""
+        """Back to a fresh server: no faults, default plan, no latency, no requests, no tasks, first keys."""
         with self._lock:
             self._requests.clear()
             for queue in self._faults.values():
@@ -671,6 +672,7 @@ class FakeNovita:
             self._tasks.clear()
             self._results.clear()
         self.task_plan, self.latency, self.store_latency = TaskPlan(), 0.0, 0.0
+        self.valid_keys = None if self._first_valid_keys is None else set(self._first_valid_keys)
         self.clock = time.monotonic
         self.fill = "flat"
         self.eraser_image_forms = {"data_uri", "base64"}

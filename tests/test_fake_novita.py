@@ -485,9 +485,11 @@ def test_store_latency(client: httpx.Client, fake: FakeNovita) -> None:
 def test_reset_forgets_everything(client: httpx.Client, fake: FakeNovita) -> None:
     task_id = submit(client)
     fake.latency, fake.task_plan = 5.0, TaskPlan(never_finish=True)
+    fake.valid_keys = set()  # every key revoked
     fake.fail_next("task", Fault.status(500))
     fake.reset()
     assert (fake.requests, fake.tasks, fake.latency, fake.task_plan) == ([], {}, 0.0, TaskPlan())
+    assert fake.valid_keys == {TEST_KEY}
     assert fake.pending_faults("task") == 0
     assert client.get(TASK, params={"task_id": task_id}).status_code == 404
 
