@@ -6,6 +6,7 @@ Screenshots go to test-output/screenshots/editor-*.png. Pixels are read from rea
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -441,9 +442,17 @@ def test_an_idle_tab_asks_for_no_frames_and_a_jobs_timer_still_counts(
     page.wait_for_function(f"() => !{_SYSTEM_TICKER}.started")  # and it sleeps again
 
     fake_novita.task_plan = TaskPlan(duration=2.5)
-    click_remove(page)
-    page.wait_for_function(
-        "(sel) => parseFloat(document.querySelector(sel)?.textContent || '0') >= 1.0", arg=_TIMER
+    page.evaluate(  # every time the status's timer shows (it restarts when Novita reports progress)
+        """(sel) => { window.nuTimes = [];
+            new MutationObserver(() => { const t = document.querySelector(sel)?.textContent.trim();
+                                         if (t && window.nuTimes.at(-1) !== t) window.nuTimes.push(t); })
+              .observe(document.querySelector('#status'),
+                       {childList: true, subtree: true, characterData: true}); }""",
+        _TIMER,
     )
+    click_remove(page)
     result = _result(page)
     assert result["engine"] == "eraser"
+    shown = page.evaluate("() => window.nuTimes")  # "0.4s", or "queue: 1/1 | 0.0s" while queued
+    times = [float(found.group(1)) for t in shown if (found := re.search(r"([\d.]+)s$", t))]
+    assert len(times) >= 5 and max(times) >= 0.5, f"the job's timer did not count: {shown}"
