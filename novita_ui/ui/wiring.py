@@ -18,7 +18,6 @@ from novita_ui.ui.app import App
 from novita_ui.ui.assets.editor_page import (
     EDITOR_CSS,
     EDITOR_HEAD,
-    EDITOR_IDLE_HEAD,
     SOFTWARE_WEBGL_HEAD,
     editor_js,
 )
@@ -251,9 +250,8 @@ def launch_kwargs(
         "footer_links": ["api"],
         "js": _page_script(opts),
         "css": CSS + EDITOR_CSS + SELECT_CSS,
-        # CSS Gradio must not scope to its app column (page margins); the editor without a GPU;
-        # no frames while the page is idle
-        "head": EDITOR_HEAD + SOFTWARE_WEBGL_HEAD + EDITOR_IDLE_HEAD,
+        # CSS Gradio must not scope to its app column (the page's margins); the editor's drawing without a GPU
+        "head": EDITOR_HEAD + SOFTWARE_WEBGL_HEAD,
         "theme": gr.themes.Default(primary_hue="indigo"),
         "app_kwargs": app_kwargs,
     }

@@ -113,38 +113,6 @@ SOFTWARE_WEBGL_HEAD = """<script>
 })();
 </script>"""
 
-# An idle page of Gradio 6.31 drew 60 frames a second, ~10 % of a core per open tab while nobody touched it
-# (benchmarks/bench_editor_frames.py, "idle tab"), from two loops nothing needs while idle. One is the status
-# trackers' timer (page.EARLY_SCRIPT). The other is PIXI's system ticker (the editor's pointer-hover
-# re-checks): it ran always, though the editor stops its own render loop 0.5 s after the last pointer event.
-# It now starts and stops with that render loop. window.NU_GRADIO_FRAMES = true (set before the page loads)
-# keeps Gradio's frames, for the benchmark.
-EDITOR_IDLE_HEAD = """<script>
-(() => {
-  if (window.NU_GRADIO_FRAMES) return;
-  const follow = (editor, frames) => {
-    const own = editor?.app?.ticker, system = own?.constructor?.system;
-    if (own && system && system !== own) {
-      const start = own.start.bind(own), stop = own.stop.bind(own);
-      own.start = () => { start(); system.start(); };
-      own.stop = () => { stop(); system.stop(); };
-      system.autoStart = false;  // else adding a listener restarts it
-      if (!own.started) system.stop();
-      window.nuIdleFrames = 'quiet';  // what the tests wait for
-    } else if (editor && frames > 0) {
-      requestAnimationFrame(() => follow(editor, frames - 1));
-    }
-  };
-  const before = Object.getOwnPropertyDescriptor(window, 'editor');
-  let current = before?.get?.();
-  Object.defineProperty(window, 'editor', {
-    configurable: true,
-    get: () => current,
-    set: (editor) => { current = editor; before?.set?.(editor); follow(editor, 600); },
-  });
-})();
-</script>"""
-
 # Runs once when the page loads (chained after page.PAGE_JS). Exposes window.nuBrushSize(n) and
 # window.nuBrushSizeSettled() for tests.
 EDITOR_JS = """
