@@ -414,11 +414,19 @@ def render_result(image: Image.Image, mask: np.ndarray | None, fmt: str, fill: s
     return out.getvalue()
 
 
+def ink_mask(pixels: np.ndarray) -> np.ndarray:
+    """Where remove-text's "text" is: every channel within 60 of ``TEXT_INK`` (uint8, 255 there).
+
+    The fake and the tests that check it read the text by this one rule. ``inRange``, not int arrays: on a
+    17.5 MP photo those took 8 s of CPU."""
+    ink = np.array(TEXT_INK)
+    return cv2.inRange(pixels, np.clip(ink - 60, 0, 255), np.clip(ink + 60, 0, 255))
+
+
 def remove_text(image: Image.Image) -> bytes:
     """The fake remove-text model: ``TEXT_INK`` (and 2 px around it) becomes ``FILL``; all re-encoded."""
     pixels = np.array(image.convert("RGB"))
-    ink = np.abs(pixels.astype(np.int16) - np.array(TEXT_INK, np.int16)).max(axis=2) <= 60
-    text = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    text = cv2.dilate(ink_mask(pixels), np.ones((5, 5), np.uint8)) > 0
     pixels[text] = FILL
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "JPEG", quality=TEXT_QUALITY)
