@@ -15,9 +15,15 @@ import gradio as gr
 from novita_ui.config import Settings
 from novita_ui.ui import editor as editor_config
 from novita_ui.ui.app import App
-from novita_ui.ui.assets.editor_page import EDITOR_CSS, EDITOR_HEAD, SOFTWARE_WEBGL_HEAD, editor_js
+from novita_ui.ui.assets.editor_page import (
+    EDITOR_CSS,
+    EDITOR_HEAD,
+    SOFTWARE_WEBGL_HEAD,
+    editor_js,
+)
 from novita_ui.ui.assets.page import (
     CSS,
+    EARLY_SCRIPT,
     GATHER_JS,
     LOADED_JS,
     PREPARING_JS,
@@ -32,7 +38,7 @@ from novita_ui.ui.assets.select_page import SELECT_CSS, SELECT_JS, SELECTED_JS, 
 from novita_ui.ui.events.tools import endpoints, select_endpoint
 from novita_ui.ui.layout import Page, build_page
 from novita_ui.ui.options import CACHE_SWEEP, Options
-from novita_ui.ui.server import agents, pagecache, protect
+from novita_ui.ui.server import agents, early_script, pagecache, protect
 from novita_ui.ui.server.gradio_seams import build_session_config_once, calm_idle_queue, keep_scratch_in_cache
 from novita_ui.ui.texts import ENGINE_LABELS, TEXT_LABEL, engine_note
 
@@ -225,8 +231,10 @@ def launch_kwargs(
     """Keyword arguments for ``demo.launch`` (after ``demo.queue(**queue_kwargs(options))``)."""
     opts = options or Options()
     # protect.py: sign-in on every route (the MCP route with HTTP Basic), throttled sign-in; inside it,
-    # pagecache.py: the page, config and API info built once, not per request.
-    app_kwargs = {"middleware": [protect.middleware(), pagecache.middleware()]}
+    # pagecache.py: the page, config and API info built once, not per request; inside that, early_script.py:
+    # the page's first script, ahead of Gradio's modules.
+    middleware = [protect.middleware(), pagecache.middleware(), early_script.middleware(EARLY_SCRIPT)]
+    app_kwargs: dict[str, Any] = {"middleware": middleware}
     app_kwargs |= agents.loopback_app_kwargs(auth) if mcp else {}
     return {
         "mcp_server": mcp,  # the public endpoints as MCP tools at /gradio_api/mcp/ (agents.py)

@@ -6,6 +6,7 @@ Screenshots go to test-output/screenshots/editor-*.png. Pixels are read from rea
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ from tests.browser.helpers import (
     wait_editor_ready,
     wait_result,
 )
+from tests.fake_novita import TaskPlan
 
 MAGENTA = np.array([int(MASK_COLOUR[i : i + 2], 16) for i in (1, 3, 5)])
 Pixel = np.ndarray
@@ -374,3 +376,76 @@ def test_quick_presses_of_the_size_keys_leave_the_editor_at_the_size_shown(keyle
     page.keyboard.press("[")
     smaller = int(page.input_value('#brush-size input[type="number"]'))
     assert smaller < shown and _brush_size_in_editor(page) == smaller
+
+
+# Counts the animation frames a page asks for. Added before the page's own scripts, so every request of a
+# frame goes through it (the page's own throttle, page.EARLY_SCRIPT, only passes on the frames it lets run).
+_COUNT_FRAMES = """(() => {
+  const frame = window.requestAnimationFrame.bind(window);
+  window.nuFramesAsked = 0;
+  window.requestAnimationFrame = (callback) => { window.nuFramesAsked += 1; return frame(callback); };
+})()"""
+# A rate needs windows of time: the frames asked in each second after the editor goes idle, until a second
+# asks for at most `quiet` frames (Gradio's own animations of a new page take ~3 s to settle) or after
+# `windows` seconds.
+_FRAMES_PER_SECOND = """async ([windows, quiet]) => {
+  const counts = [];
+  while (counts.length < windows && !(counts.length && counts.at(-1) <= quiet)) {
+    const from = window.nuFramesAsked;
+    await new Promise((done) => setTimeout(done, 1000));
+    counts.push(window.nuFramesAsked - from);
+  }
+  return counts;
+}"""
+_EDITOR_IDLE = "() => !!window.editor?.app?.ticker && !window.editor.app.ticker.started"
+_TIMER = "#status [data-testid='status-tracker'] .progress-text"
+
+
+def _idle_frames(tab: Any, url: str, windows: int, quiet: int) -> list[int]:
+    """Frames asked per second by a freshly loaded page whose editor is idle (see _FRAMES_PER_SECOND)."""
+    tab.add_init_script(_COUNT_FRAMES)
+    tab.goto(url)
+    wait_app_ready(tab)
+    tab.wait_for_function(_EDITOR_IDLE)
+    counts: list[int] = tab.evaluate(_FRAMES_PER_SECOND, [windows, quiet])
+    return counts
+
+
+def test_an_idle_tab_asks_for_no_frames_and_a_jobs_timer_still_counts(
+    keyed_app, fake_novita, page, browser, photos
+):
+    """Gradio's page went on drawing 60 frames a second with nobody touching it (PIXI's system ticker and the
+    status trackers' timer): ~8 % of a core per open tab here. Idle, the page now asks for a few a second;
+    painting works as before, and a job's timer still counts its seconds."""
+    frames = _idle_frames(page, keyed_app.url, windows=10, quiet=8)
+    assert frames[-1] <= 8, f"the idle page still asks for many frames each second: {frames}"
+    gradio = browser.new_page()  # the same page with Gradio's frames, measured for as long
+    try:
+        gradio.add_init_script("window.NU_GRADIO_FRAMES = true;")
+        gradios_frames = _idle_frames(gradio, keyed_app.url, windows=len(frames), quiet=-1)
+    finally:
+        gradio.close()
+    assert gradios_frames[-1] >= 30, f"Gradio's page no longer draws while idle: {gradios_frames}"
+    page.bring_to_front()
+
+    drop_file(page, photos["small"])
+    wait_editor_ready(page)
+    paint_stroke(page, (0.3, 0.4), (0.6, 0.5))  # the editor wakes from idle at once: see _result below
+
+    fake_novita.task_plan = TaskPlan(duration=2.5)
+    page.evaluate(  # every time the status's timer shows (it restarts when Novita reports progress)
+        """(sel) => { window.nuTimes = [];
+            new MutationObserver(() => { const t = document.querySelector(sel)?.textContent.trim();
+                                         if (t && window.nuTimes.at(-1) !== t) window.nuTimes.push(t); })
+              .observe(document.querySelector('#status'),
+                       {childList: true, subtree: true, characterData: true}); }""",
+        _TIMER,
+    )
+    click_remove(page)
+    result = _result(page)
+    assert result["engine"] == "eraser"
+    shown = page.evaluate("() => window.nuTimes")  # "0.4s", or "queue: 1/1 | 0.0s" while queued
+    times = [float(found.group(1)) for t in shown if (found := re.search(r"([\d.]+)s$", t))]
+    # It counts: several values. (Each progress report from Novita restarts it, so how high it gets depends
+    # on the machine's pace; a frozen timer shows one value.)
+    assert len(set(times)) >= 3 and max(times) > 0, f"the job's timer did not count: {shown}"

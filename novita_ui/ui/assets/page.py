@@ -34,6 +34,51 @@ CSS = """
 @media (max-width: 640px) { #editor { height: 400px !important; } }
 """
 
+# Runs first in the page's <head>: server.early_script puts it there, ahead of Gradio's modules, which keep
+# a reference to requestAnimationFrame from the moment they load. An idle page of Gradio 6.31 asked for 60
+# frames a second for as long as the tab was open, ~8 % of a core with nobody touching it (benchmarks/
+# bench_editor_frames.py, "idle tab CPU"), from two loops that need far fewer:
+# - A status tracker's timer asks for a frame on every frame to count a pending event's seconds, and the
+#   page's loading tracker goes on counting after it is gone. Its frames now come every 0.1 s while a tracker
+#   shows (the timer shows tenths) and every second while none does.
+# - PIXI's tickers: the editor stops its own render loop 0.5 s after the last pointer event, but PIXI's system
+#   ticker (pointer-hover re-checks, texture clean-up) ran on. While the editor is idle, their frames come
+#   every 0.25 s; the moment it wakes, at once.
+# A frame request is only ever delayed, never dropped, so nothing waiting on one can stall.
+# window.NU_GRADIO_FRAMES = true (set before the page loads) keeps Gradio's frames, for the benchmark.
+EARLY_SCRIPT = """<script>
+(() => {
+  if (window.NU_GRADIO_FRAMES) return;
+  const frame = window.requestAnimationFrame.bind(window), cancel = window.cancelAnimationFrame.bind(window);
+  const trackerShown = () => !!document.querySelector('[data-testid="status-tracker"]:not(.hide)');
+  const editorIdle = () => { const ticker = window.editor?.app?.ticker; return !!ticker && !ticker.started; };
+  const delay = (caller) => {  // ms a frame request waits, by who asked (0: not at all)
+    if (caller.includes('/statustracker-')) return trackerShown() ? 100 : 1000;
+    if (/\\b(_tick|_requestIfNeeded) /.test(caller)) return editorIdle() ? 250 : 0;
+    return 0;
+  };
+  const waiting = new Map();  // our id -> the timer, then the browser's frame id
+  let nextId = -1;  // negative ids are never the browser's own
+  window.requestAnimationFrame = (callback) => {
+    const ms = delay((new Error().stack || '').split('\\n')[2] || '');  // [0] Error, [1] this function
+    if (!ms) return frame(callback);
+    const id = nextId--;
+    const wait = {frame: undefined};
+    wait.timer = setTimeout(() => { wait.frame = frame((t) => { waiting.delete(id); callback(t); }); }, ms);
+    waiting.set(id, wait);
+    return id;
+  };
+  window.cancelAnimationFrame = (id) => {
+    if (id >= 0) return cancel(id);
+    const wait = waiting.get(id);
+    if (!wait) return;
+    clearTimeout(wait.timer);
+    if (wait.frame !== undefined) cancel(wait.frame);
+    waiting.delete(id);
+  };
+})();
+</script>"""
+
 # Routes a photo dropped on, chosen in, or pasted into the editor to #photo-sink, untouched (see the
 # package docstring, novita_ui/ui/__init__.py). Capture-phase listeners run before the editor's own,
 # which never see the file.
