@@ -15,6 +15,7 @@ and is stopped by pid at the end of the session.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import pytest
 from tests.browser.helpers import (
     DESKTOP,
     PHONE,
+    SCREENSHOTS,
     AppServer,
     chromium_context,
     chromium_missing_message,
@@ -111,14 +113,42 @@ def _new_page(browser: Any, viewport: dict[str, int], request: pytest.FixtureReq
     page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    trail = _Trail(page)
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        # What the page showed when the test failed: the first thing to look at for a flaky wait.
+        # What the page showed when the test failed, and what it sent and logged: the first things to look
+        # at for a flaky wait (did the click's job reach the server?).
+        name = f"failed-{request.node.name}-{viewport['width']}"
         with contextlib.suppress(Exception):
-            shot(page, f"failed-{request.node.name}-{viewport['width']}", full_page=True)
+            shot(page, name, full_page=True)
+        with contextlib.suppress(Exception):
+            trail.save(SCREENSHOTS / f"{name}.log")
     page.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+class _Trail:
+    """A tab's console messages and its requests to the app's API, with the seconds since the tab opened."""
+
+    def __init__(self, page: Any) -> None:
+        self.started = time.monotonic()
+        self.lines: list[str] = []
+        page.on("console", lambda message: self._add(f"console {message.type}: {message.text[:300]}"))
+        page.on("request", lambda sent: self._api(sent, "sent"))
+        page.on("requestfinished", lambda sent: self._api(sent, "answered"))
+        page.on("requestfailed", lambda sent: self._api(sent, f"failed ({sent.failure})"))
+
+    def _add(self, line: str) -> None:
+        self.lines.append(f"{time.monotonic() - self.started:8.2f} s  {line}")
+
+    def _api(self, sent: Any, what: str) -> None:
+        if "/gradio_api/" in sent.url:
+            self._add(f"{what} {sent.method} {sent.url.split('/gradio_api/', 1)[1][:100]}")
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(self.lines) + "\n")
 
 
 @pytest.fixture

@@ -87,6 +87,10 @@ REDO = '#editor button[aria-label="Redo"]'
 CLEAR = '#editor button[aria-label="Clear canvas"]'
 TOAST = '[data-testid="toast-body"]'
 SLIDER_IMAGES = "#result-slider img"
+# The long waits (a photo, a job, a result) check every 50 ms, not on every animation frame (playwright's
+# default): checking each frame makes the waiting page draw 60 frames a second, which cost as much CPU as an
+# idle page of Gradio's (page.EARLY_SCRIPT), so the three browser groups slowed the whole suite down.
+POLL_MS = 50
 
 
 def chromium_missing_message() -> str | None:
@@ -222,7 +226,7 @@ def hold_next(page: Any, marker: str) -> None:
 
 def wait_held(page: Any, marker: str) -> None:
     """Wait until the event naming ``marker`` has been fired by the page and is being held."""
-    page.wait_for_function("(marker) => window.__nuHeld === marker", arg=marker)
+    page.wait_for_function("(marker) => window.__nuHeld === marker", arg=marker, polling=POLL_MS)
 
 
 def release(page: Any, marker: str, timeout: float = 60_000) -> None:
@@ -231,6 +235,7 @@ def release(page: Any, marker: str, timeout: float = 60_000) -> None:
     page.wait_for_function(
         "(marker) => marker in window.__nuEvent && window.__nuDone.includes(window.__nuEvent[marker])",
         arg=marker,
+        polling=POLL_MS,
         timeout=timeout,
     )
 
@@ -300,11 +305,12 @@ def wait_editor_ready(
         """(old) => { const v = document.querySelector('#photo-info textarea')?.value || '';
                       return v && v !== old && !document.querySelector('#editor.nu-loading'); }""",
         arg=json.dumps(previous) if previous else "",
+        polling=POLL_MS,
         timeout=timeout,
     )
     page.wait_for_selector(EDITOR_PLACEHOLDER, state="detached", timeout=timeout)
     # On a loaded machine the zoom can settle before the preview image has arrived and been decoded.
-    page.wait_for_function(f"() => {PHOTO_IN_EDITOR}", timeout=timeout)
+    page.wait_for_function(f"() => {PHOTO_IN_EDITOR}", polling=POLL_MS, timeout=timeout)
     page.wait_for_function(
         """() => { const z = document.querySelector('#editor .zoom-number span')?.textContent;
             const now = performance.now();
@@ -443,6 +449,7 @@ def wait_result(page: Any, previous: dict[str, Any] | None = None, timeout: floa
         """(old) => { const v = document.querySelector('#result-info textarea')?.value || '';
                       return v && v !== old; }""",
         arg=old,
+        polling=POLL_MS,
         timeout=timeout,
     )
     try:
@@ -450,6 +457,7 @@ def wait_result(page: Any, previous: dict[str, Any] | None = None, timeout: floa
             """() => { const imgs = document.querySelectorAll('#result-slider img');
                        const loaded = (i) => i.complete && i.naturalWidth > 0;
                        return imgs.length >= 2 && Array.from(imgs).every(loaded); }""",
+            polling=POLL_MS,
             timeout=timeout,
         )
     except Exception as error:  # say what the slider held: a flaky wait is then diagnosed from the log
@@ -518,6 +526,7 @@ def wait_remove_enabled(page: Any, enabled: bool = True, timeout: float = 30_000
     page.wait_for_function(
         "(on) => { const b = document.querySelector('#remove'); return b && b.disabled === !on; }",
         arg=enabled,
+        polling=POLL_MS,
         timeout=timeout,
     )
 
@@ -537,6 +546,7 @@ def wait_status(page: Any, contains: str, timeout: float = 30_000) -> str:
     page.wait_for_function(
         "(text) => (document.querySelector('#status')?.innerText || '').includes(text)",
         arg=contains,
+        polling=POLL_MS,
         timeout=timeout,
     )
     return status_text(page)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.browser.helpers import (
+    POLL_MS,
     ROOT,
     choose_engine,
     choose_format,
@@ -98,7 +99,10 @@ def _record_statuses(page: Any) -> None:
 
 def _wait_status_seen(page: Any, pattern: str, timeout: float = 30_000) -> None:
     page.wait_for_function(
-        "(p) => (window.__nuStatuses || []).some((t) => new RegExp(p).test(t))", arg=pattern, timeout=timeout
+        "(p) => (window.__nuStatuses || []).some((t) => new RegExp(p).test(t))",
+        arg=pattern,
+        polling=POLL_MS,
+        timeout=timeout,
     )
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from tests.browser.conftest import BALL
 from tests.browser.helpers import (
+    POLL_MS,
     choose_engine,
     choose_format,
     click_remove,
@@ -126,7 +127,8 @@ def test_novita_eraser_by_prompt_with_the_users_key(keyed_app, fake_novita, page
     fake_novita.task_plan = TaskPlan(never_finish=True)  # PROCESSING at 50 % until finish_tasks()
     click_remove(page)
     page.wait_for_function(
-        "() => /Processing at Novita: \\d+ %.*task/.test(document.querySelector('#status')?.innerText || '')"
+        "() => /Processing at Novita: \\d+ %.*task/.test(document.querySelector('#status')?.innerText || '')",
+        polling=POLL_MS,
     )
     fake_novita.finish_tasks()
     result = wait_result(page)
