@@ -6,6 +6,7 @@
     keyed_app       NOVITA_API_KEY=TEST_KEY and --output-dir (Novita Eraser is the default engine)
     browser         a Chromium context on a fresh profile (fails, not skips, when Chromium is missing)
     page            a new 1280 x 800 tab per test; JavaScript errors in the page fail the test
+                    (a failed test leaves test-output/screenshots/failed-<test>-<width>.png and .log)
     phone_page      the same at 390 x 844
 
 Every app talks to the fake server only (NOVITA_BASE_URL), keeps Gradio's files in its own GRADIO_TEMP_DIR,
@@ -15,7 +16,6 @@ and is stopped by pid at the end of the session.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from tests.browser.helpers import (
     PHONE,
     SCREENSHOTS,
     AppServer,
+    PageTrail,
     chromium_context,
     chromium_missing_message,
     shot,
@@ -113,7 +114,7 @@ def _new_page(browser: Any, viewport: dict[str, int], request: pytest.FixtureReq
     page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    trail = _Trail(page)
+    trail = PageTrail(page)
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
@@ -126,29 +127,6 @@ def _new_page(browser: Any, viewport: dict[str, int], request: pytest.FixtureReq
             trail.save(SCREENSHOTS / f"{name}.log")
     page.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
-
-
-class _Trail:
-    """A tab's console messages and its requests to the app's API, with the seconds since the tab opened."""
-
-    def __init__(self, page: Any) -> None:
-        self.started = time.monotonic()
-        self.lines: list[str] = []
-        page.on("console", lambda message: self._add(f"console {message.type}: {message.text[:300]}"))
-        page.on("request", lambda sent: self._api(sent, "sent"))
-        page.on("requestfinished", lambda sent: self._api(sent, "answered"))
-        page.on("requestfailed", lambda sent: self._api(sent, f"failed ({sent.failure})"))
-
-    def _add(self, line: str) -> None:
-        self.lines.append(f"{time.monotonic() - self.started:8.2f} s  {line}")
-
-    def _api(self, sent: Any, what: str) -> None:
-        if "/gradio_api/" in sent.url:
-            self._add(f"{what} {sent.method} {sent.url.split('/gradio_api/', 1)[1][:100]}")
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(self.lines) + "\n")
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ import itertools
 import json
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +127,29 @@ def chromium_context(playwright: Any, *, viewport: dict[str, int] | None = None)
     finally:
         context.close()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+class PageTrail:
+    """A tab's console messages and its requests to the app's API, with the seconds since the tab opened."""
+
+    def __init__(self, page: Any) -> None:
+        self.started = time.monotonic()
+        self.lines: list[str] = []
+        page.on("console", lambda message: self._add(f"console {message.type}: {message.text[:300]}"))
+        page.on("request", lambda sent: self._api(sent, "sent"))
+        page.on("requestfinished", lambda sent: self._api(sent, "answered"))
+        page.on("requestfailed", lambda sent: self._api(sent, f"failed ({sent.failure})"))
+
+    def _add(self, line: str) -> None:
+        self.lines.append(f"{time.monotonic() - self.started:8.2f} s  {line}")
+
+    def _api(self, sent: Any, what: str) -> None:
+        if "/gradio_api/" in sent.url:
+            self._add(f"{what} {sent.method} {sent.url.split('/gradio_api/', 1)[1][:100]}")
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(self.lines) + "\n")
 
 
 def wait_app_ready(page: Any, timeout: float = 30_000) -> None:
