@@ -978,7 +978,7 @@ def test_handlers_answer_by_name_and_keep_their_gradio_signature():
 
 
 def test_a_handler_with_nothing_to_change_leaves_every_output_as_it_is():
-    """No changes (a stale photo action, the null job sent to the other engine's queue) skip every output:
+    """No changes (a stale photo action, an empty job) skip every output:
     Gradio refuses an empty dict ("didn't return enough output values")."""
     with gr.Blocks() as demo:
         fn, outputs = named(lambda: {}, {"a": gr.Textbox("A"), "b": gr.Textbox("B")})

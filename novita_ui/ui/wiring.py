@@ -176,8 +176,7 @@ def _wire_removal(app: App, p: Page) -> None:
             trigger_mode="multiple",
             **PRIVATE,
         )
-    # Scroll to a result when one arrives, not when a job ends: each click also sends "no job" to the other
-    # engine's queue, and that empty job ends at once, while the real one is still running.
+    # Scroll to a result when one arrives, not when a job ends (a refused job ends too, with no result).
     p.result_info.change(None, js=SHOW_RESULT_JS, **PRIVATE)
 
 

@@ -177,7 +177,7 @@ def test_a_double_click_and_a_click_during_the_job_start_one_novita_task(
 def test_the_page_stays_on_the_editor_while_a_removal_runs_then_shows_the_result(
     keyed_app, fake_novita, page, photos
 ):
-    # Issue 24: each click also sends "no job" to the other engine's queue; that empty job "succeeded" at
+    # Issue 24: each click also sent "no job" to the other engine's queue; that empty job "succeeded" at
     # once and scrolled the page to the still-empty result panel while the removal ran (and the editor,
     # scrolled away, redrew itself under SwiftShader, slowing the removal down).
     _painted_scene_with_a_slow_eraser(page, keyed_app.url, fake_novita, photos["scene"])
@@ -186,7 +186,7 @@ def test_the_page_stays_on_the_editor_while_a_removal_runs_then_shows_the_result
     below = page.evaluate("() => document.querySelector('#result-slider').getBoundingClientRect().top")
     assert below > page.viewport_size["height"] - 120, "the result panel must start below the fold here"
     click_remove(page)
-    wait_status(page, "Processing at Novita")  # the job runs; the empty job of the other queue has ended
+    wait_status(page, "Processing at Novita")  # the job runs
     assert page.evaluate("() => [window.scrollY, window.__nuScrolls]") == [0, 0], "scrolled during the job"
     fake_novita.finish_tasks()
     wait_result(page)
@@ -196,6 +196,74 @@ def test_the_page_stays_on_the_editor_while_a_removal_runs_then_shows_the_result
                    return window.scrollY > 0 && top >= -1 && top <= window.innerHeight - 120; }""",
         polling=100,
     )
+
+
+# Gradio 6.31's client reads every event's answers from one data stream per tab, which the server closes
+# as soon as no event of the tab is pending. A click that fired two events (the job, and "no job" for the
+# other engine's queue) could lose the job: the empty event ended while the job's request was still on its
+# way, the server closed the stream, and the client took the job's answer to its request before it read
+# that close, so it opened no new stream for the job. Remove stayed at "Preparing the mask..." for good
+# (make test, twice in 2026-12: the app had created the Novita task; the page never heard of it). This
+# script makes that order certain when a click fires a second event: the job's request waits until the
+# other event's stream has closed at the server, and the close reaches Gradio only after the job's answer.
+LOSE_THE_RACE_JS = """
+(() => {
+  const original = window.fetch, JOB = '"engine":"Novita Eraser"';
+  const turns = async (n) => { for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0)); };
+  let others = 0, holding = false, letJobGo, jobAnswered;
+  const jobMayGo = new Promise((r) => { letJobGo = r; });
+  const answered = new Promise((r) => { jobAnswered = r; });
+  window.__nuJoins = [];
+  window.__nuArm = () => { others = 0; window.__nuJoins = []; };  // just before the click
+  window.fetch = async function (input, init) {
+    const url = typeof input === 'string' ? input : (input && input.url) || '';
+    const body = (init && typeof init.body === 'string') ? init.body : '';
+    if (url.includes('queue/join')) {
+      const job = body.includes(JOB);
+      window.__nuJoins.push(job ? 'job' : 'other');
+      if (!job) { others++; return original.apply(this, arguments); }
+      await turns(2);  // the click's other event, if it has one, is on its way by now
+      if (others) { holding = true; await jobMayGo; }
+      const answer = await original.apply(this, arguments);
+      answer.clone().json().then(() => turns(2)).then(jobAnswered);
+      return answer;
+    }
+    const answer = await original.apply(this, arguments);
+    if (!url.includes('queue/data') || !answer.body) return answer;
+    const reader = answer.body.getReader(), decoder = new TextDecoder(), encoder = new TextEncoder();
+    let text = '';
+    const stream = new ReadableStream({
+      async pull(controller) {
+        const {value, done} = await reader.read();
+        if (done) { controller.close(); return; }
+        text += decoder.decode(value, {stream: true});
+        let end;
+        while ((end = text.indexOf('\\n\\n')) >= 0) {
+          const message = text.slice(0, end + 2); text = text.slice(end + 2);
+          if (holding && message.includes('"close_stream"')) { letJobGo(); await answered; }
+          controller.enqueue(encoder.encode(message));
+        }
+      },
+      cancel(reason) { return reader.cancel(reason); },
+    });
+    const {status, statusText, headers} = answer;
+    return new Response(stream, {status, statusText, headers});
+  };
+})();
+"""
+
+
+def test_a_slow_job_request_is_never_lost_to_the_end_of_another_event(keyed_app, fake_novita, page, photos):
+    page.add_init_script(LOSE_THE_RACE_JS)
+    _scene_in_editor(page, keyed_app.url, photos["scene"])
+    paint_stroke(page, (0.45, 0.55), (0.55, 0.55))
+    page.evaluate("() => window.__nuArm()")
+    click_remove(page)
+    result = wait_result(page, timeout=30_000)
+    assert result["engine"] == "eraser" and _submits(fake_novita) == 1
+    wait_status(page, "Done")
+    # The click's only request to the server: no empty job for the other engine's queue.
+    assert page.evaluate("() => window.__nuJoins") == ["job"]
 
 
 def test_the_result_is_the_last_job_started_with_the_settings_of_its_click(

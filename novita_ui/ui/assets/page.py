@@ -162,6 +162,11 @@ _READ_EDITOR = """
   let photo = null;
   try { photo = JSON.parse(photoInfo || 'null')?.version ?? null; } catch (e) { photo = null; }
   const id = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+  // The other engine's queue is left as it is: no value, so no .change and no second event. Gradio 6.31's
+  // client reads every answer from one stream per tab, which the server closes once no event of the tab is
+  // pending; an empty job sent there ended while the real job's request was on its way, and the job's
+  // answers went unread: Remove stayed at "Preparing the mask..." (tests/browser/test_session.py).
+  const UNCHANGED = {__type__: 'update'};
 """
 
 # Remove, in the browser: read the editor once, and snapshot the job as the user asked for it at the click
@@ -174,8 +179,7 @@ GATHER_JS = (
     + """
   const job = {id, engine, format, grow, prompt, enterprise, quality, wholePhoto, photo, after,
                layers, canvas};
-  // The other queue gets null, never its previous job again (that would start it a second time).
-  return engine === 'Offline' ? [null, job] : [job, null];
+  return engine === 'Offline' ? [UNCHANGED, job] : [job, UNCHANGED];
 }"""
 )
 
@@ -187,7 +191,7 @@ TEXT_JS = (
     + """
   const job = {id, engine: %(label)s, format, grow: 0, prompt: '', enterprise: false, quality: 'Auto',
                wholePhoto: false, photo, after, layers: [], canvas};
-  return [job, null];
+  return [job, UNCHANGED];
 }"""
 )
 

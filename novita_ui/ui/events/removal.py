@@ -56,8 +56,8 @@ class RemovalEvents:
     ) -> AsyncIterator[Changes]:
         """Remove what the user painted/described; streams status lines, then the result panel."""
         if not job:
-            # The other engine's queue was sent null: no job there, and nothing on the page changes. (A
-            # generator that yields nothing sets every output to None: Keep editing lost its label.)
+            # No job (the page never sends one empty; a hand-made request might): nothing on the page changes.
+            # (A generator that yields nothing sets every output to None: Keep editing lost its label.)
             yield {}
             return
         try:
