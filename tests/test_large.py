@@ -154,6 +154,9 @@ async def test_the_whole_photo_option_sends_the_whole_photo(fake: FakeNovita, ph
 
 def _detail_kept(out: np.ndarray, mask: np.ndarray) -> float:
     """Share of horizontal neighbour pairs inside the mask that still alternate black/white (1-px detail)."""
+    ys, xs = np.nonzero(mask)  # only the mask's box: the whole 48.8 MP photo in int16 took 3.4 s
+    box = np.s_[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    out, mask = out[box], mask[box]
     grey = out.astype(np.int16).mean(axis=2)
     pairs = (mask[:, :-1] > 0) & (mask[:, 1:] > 0)
     alternating = np.abs(grey[:, :-1] - grey[:, 1:]) >= 128
