@@ -6,6 +6,7 @@ Screenshots go to test-output/screenshots/editor-*.png. Pixels are read from rea
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -449,3 +450,61 @@ def test_an_idle_tab_asks_for_no_frames_and_a_jobs_timer_still_counts(
     # It counts: several values. (Each progress report from Novita restarts it, so how high it gets depends
     # on the machine's pace; a frozen timer shows one value.)
     assert len(set(times)) >= 3 and max(times) > 0, f"the job's timer did not count: {shown}"
+
+
+# Every WebGL frame drawn (a clear of the drawing buffer), by canvas: the visible editor's, or the hidden
+# crop editor's; with the visible editor's countdown to sleep (render_idle_remaining) at that moment.
+_COUNT_DRAWN = """(() => {
+  window.nuDrawn = [];
+  for (const C of [WebGLRenderingContext, WebGL2RenderingContext]) {
+    const clear = C.prototype.clear;
+    C.prototype.clear = function (...args) {
+      const crop = !!this.canvas?.closest?.('.pixi-target-crop');
+      window.nuDrawn.push([performance.now(), crop, window.editor?.render_idle_remaining ?? null]);
+      return clear.apply(this, args);
+    };
+  }
+})();"""
+
+
+def _frames(clears: list[float]) -> list[float]:
+    """Clears less than 5 ms apart are one frame (or one burst of drawing into textures)."""
+    return [t for i, t in enumerate(clears) if i == 0 or t - clears[i - 1] >= 5]
+
+
+def test_a_photo_is_drawn_once_by_the_visible_editor_and_a_still_canvas_slowly(keyless_app, page, photos):
+    """Gradio's ImageEditor keeps a second, invisible editor for its crop tool (this app has none): it loaded
+    every photo and drew as many frames as the visible one, each ~40 ms of CPU without a GPU. And the visible
+    editor drew 60 frames a second for 500 ms after each wake-up, long after the canvas had stopped changing.
+    Now the hidden crop editor's ticker waits until the crop tool shows (never, here), and the still canvas is
+    drawn about 15 times a second past the first 150 ms; the photo and the strokes still show at once."""
+    page.add_init_script(_COUNT_DRAWN)
+    page.goto(keyless_app.url)
+    wait_app_ready(page)
+    page.wait_for_function(_EDITOR_IDLE)
+    page.evaluate("() => { window.nuDrawn = []; }")
+    drop_file(page, photos["scene"])
+    wait_editor_ready(page)
+    page.wait_for_function(_EDITOR_IDLE)  # the drop's frames are over
+    drawn = page.evaluate("() => window.nuDrawn")
+    visible = _frames([t for t, crop, _ in drawn if not crop])
+    crop_frames = _frames([t for t, crop, _ in drawn if crop])
+    assert visible, "the visible editor drew nothing for a new photo"
+    # The photo's arrival draws its layers and tools into textures (a few bursts, not frames of the ticker);
+    # nothing else. (Before: 12 frames here, against the visible editor's 17.)
+    assert len(crop_frames) <= 3, (
+        f"the hidden crop editor drew {len(crop_frames)} frames while the editor drew {len(visible)}"
+    )
+    # The countdown's tail (more than 150 ms since the last wake-up): each frame waits 50 ms to be asked for.
+    # (Without that wait, frames came 38-48 ms apart here: as fast as SwiftShader drew them.)
+    tail = _frames([t for t, crop, left in drawn if not crop and left is not None and 0 <= left < 340])
+    gaps = [b - a for a, b in itertools.pairwise(tail)]
+    assert gaps and min(gaps) >= 49, f"a still canvas is drawn {gaps} ms apart"
+    # Nothing was left undrawn: the photo shows (the garden's sky at the top, its red ball in the middle),
+    # read once, with no pointer event since the drop to wake the editor.
+    assert _pixel(page, *_on_screen(page, 0.5, 0.05))[2] > 150, "the sky is not drawn"
+    assert _pixel(page, *_on_screen(page, BALL[0], BALL[1]))[0] > 150, "the ball is not drawn"
+    before = _pixel(page, *_on_screen(page, 0.3, 0.8))
+    paint_stroke(page, (0.25, 0.8), (0.35, 0.8))
+    page.wait_for_function(_EDITOR_IDLE)
+    assert not _near(_pixel(page, *_on_screen(page, 0.3, 0.8)), before), "the stroke was not drawn"

@@ -52,19 +52,40 @@ EARLY_SCRIPT = """<script>
   const frame = window.requestAnimationFrame.bind(window), cancel = window.cancelAnimationFrame.bind(window);
   const trackerShown = () => !!document.querySelector('[data-testid="status-tracker"]:not(.hide)');
   const editorIdle = () => { const ticker = window.editor?.app?.ticker; return !!ticker && !ticker.started; };
-  const delay = (caller) => {  // ms a frame request waits, by who asked (0: not at all)
+  // The visible editor draws every frame for 500 ms after anything wakes it (render_idle_remaining counts
+  // down); what changes wakes it again. Past the first 150 ms of that tail it draws at ~15 frames a second.
+  const editorTail = () => {
+    const left = window.editor?.render_idle_remaining;
+    return left >= 0 && left < 350;
+  };
+  // Gradio's ImageEditor keeps a second editor for its crop tool, with its own PIXI app and ticker, drawn
+  // at opacity 0 until the crop tool is chosen. This app offers no crop tool (transforms=()), yet that
+  // editor loaded every photo and drew as many frames as the visible one. Its ticker is the PIXI ticker
+  // that is neither window.editor's nor PIXI's shared or system one; its frames wait while it is hidden.
+  const cropHidden = () => !document.querySelector('.pixi-target-crop.visible');
+  const cropTicker = (callback) => {
+    const ticker = window.editor?.app?.ticker, Ticker = ticker?.constructor;
+    if (!ticker || callback === ticker._tick) return false;
+    return callback !== Ticker._shared?._tick && callback !== Ticker._system?._tick;
+  };
+  const delay = (caller, callback) => {  // ms a frame request waits, by who asked (0: not at all)
     if (caller.includes('/statustracker-')) return trackerShown() ? 100 : 1000;
-    if (/\\b(_tick|_requestIfNeeded) /.test(caller)) return editorIdle() ? 250 : 0;
-    return 0;
+    if (!/\\b(_tick|_requestIfNeeded) /.test(caller)) return 0;
+    if (cropTicker(callback) && cropHidden()) return Infinity;
+    return editorIdle() ? 250 : editorTail() ? 50 : 0;
   };
   const waiting = new Map();  // our id -> the timer, then the browser's frame id
   let nextId = -1;  // negative ids are never the browser's own
   window.requestAnimationFrame = (callback) => {
-    const ms = delay((new Error().stack || '').split('\\n')[2] || '');  // [0] Error, [1] this function
+    const caller = (new Error().stack || '').split('\\n')[2] || '';  // [0] Error, [1] this function
+    const ms = delay(caller, callback);
     if (!ms) return frame(callback);
     const id = nextId--;
     const wait = {frame: undefined};
-    wait.timer = setTimeout(() => { wait.frame = frame((t) => { waiting.delete(id); callback(t); }); }, ms);
+    const ask = () => { wait.frame = frame((t) => { waiting.delete(id); callback(t); }); };
+    // A hidden crop editor's frame: looked at again each second, drawn once the crop tool shows.
+    const held = () => { wait.timer = cropHidden() ? setTimeout(held, 1000) : (ask(), undefined); };
+    wait.timer = ms === Infinity ? setTimeout(held, 1000) : setTimeout(ask, ms);
     waiting.set(id, wait);
     return id;
   };
