@@ -51,7 +51,8 @@ def _sent_image(fake: FakeNovita) -> Image.Image:
 
 def _changed(out: np.ndarray, original: np.ndarray) -> np.ndarray:
     """Where a pixel differs from the original's (an H x W bool array)."""
-    return np.any(out != original, axis=2)
+    changed: np.ndarray = np.any(out != original, axis=2)
+    return changed
 
 
 def _mask_box(mask: np.ndarray) -> tuple[slice, slice]:
