@@ -13,7 +13,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 UV      := $(VENV)/bin/uv
 INSTALL  = $(UV) pip install -q --compile-bytecode --python $(PY) -r $(1) || $(PY) -m pip install -q -r $(1)
 # The project's own modules, for the same reason (a second; stale ones are simply compiled again in memory).
-COMPILE  = $(PY) -m compileall -q app.py novita_ui tests benchmarks >/dev/null
+COMPILE  = $(PY) -m compileall -q $(1) >/dev/null
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -42,7 +42,7 @@ turbojpeg:
 	  echo "note: without libturbojpeg0 (sudo apt-get install libturbojpeg0) JPEG edits use jpeglib: same result, slower"
 
 run: $(VENV)/.runtime turbojpeg
-	@$(COMPILE)
+	@$(call COMPILE,app.py novita_ui)
 	$(PY) app.py
 
 lint: $(VENV)/.dev
@@ -58,7 +58,7 @@ PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 test: $(VENV)/.dev chromium turbojpeg
 	$(VENV)/bin/ruff check .
-	$(COMPILE)
+	$(call COMPILE,app.py novita_ui tests)
 	@$(VENV)/bin/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
 	  $(VENV)/bin/pytest $(PYTEST_XDIST) --durations=10; tests=$$?; \
 	  wait $$types; typed=$$?; echo "--- mypy"; cat $(VENV)/mypy.log; \
@@ -66,10 +66,11 @@ test: $(VENV)/.dev chromium turbojpeg
 
 # The edit loop: unit tests only (no browser, no app.py subprocesses, no wheel build), under a minute.
 test-quick: $(VENV)/.dev turbojpeg
-	$(COMPILE)
+	$(call COMPILE,app.py novita_ui tests)
 	$(VENV)/bin/pytest $(PYTEST_XDIST) -m "not slow" --ignore=tests/browser --durations=5 -q
 
 bench: $(VENV)/.dev chromium turbojpeg
+	$(call COMPILE,app.py novita_ui tests benchmarks)
 	$(PY) -m benchmarks
 
 clean:
